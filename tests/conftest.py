@@ -1,0 +1,19 @@
+"""Shared fixtures: where the optional ../shared data lives, and skips when it does not."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# ../shared sits beside the checkout in development and CI; users' machines need not have it.
+SHARED_DIR = Path(os.environ.get("RETOUCH_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
+
+
+def shared_path(*parts: str) -> Path:
+    """Return a path under ../shared, skipping the calling test with a reason when it is absent."""
+    path = SHARED_DIR.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"needs {path} (the project's ../shared data), which is absent on this machine")
+    return path

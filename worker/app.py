@@ -1,0 +1,44 @@
+"""The Celery application, built by a factory (no app exists until someone asks for one)."""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Queue
+
+from worker.settings import Settings, load_settings
+
+ENHANCE_TASK = "retouch.enhance_object"
+DEAD_LETTER_TASK = "retouch.dead_letter"
+
+
+def create_app(settings: Settings | None = None) -> Celery:
+    """A Celery app wired for at-least-once delivery of long, idempotent image tasks."""
+    from worker.tasks import register_tasks
+
+    settings = settings or load_settings()
+    broker = settings.broker
+    deadline = settings.limits.task_deadline_seconds
+    app = Celery("retouch", broker=broker.resolved_broker_url(), set_as_current=False)
+    app.conf.update(
+        # At-least-once: ack after the task ran, requeue when the pool process dies mid-task.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        # One image at a time per process: a prefetched message would wait behind a long upscale.
+        worker_prefetch_multiplier=1,
+        task_default_queue=broker.queue,
+        task_queues=[Queue(broker.queue), Queue(broker.dead_letter_queue)],
+        task_routes={DEAD_LETTER_TASK: {"queue": broker.dead_letter_queue}},
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        # Redis/SQS redeliver un-acked messages after this; it must outlast the longest task.
+        broker_transport_options={"visibility_timeout": int(max(3600, 2 * deadline))},
+        # Backstops beyond the pipeline's own deadline check (which runs between steps).
+        task_soft_time_limit=deadline + 60,
+        task_time_limit=deadline + 120,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+    )
+    register_tasks(app, settings)
+    return app

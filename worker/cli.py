@@ -1,0 +1,187 @@
+"""`retouch` command line: demo, worker, ingesters, local enhancement, and the engines' tools."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+
+def _ensure_multiprocess_metrics_dir() -> None:
+    """Give prometheus_client's multiprocess mode a fresh folder before anything imports it."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        path = Path(folder)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):  # left by an earlier run: its counters would be summed in
+            stale.unlink()
+    else:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="retouch-metrics-")
+
+
+def _has_gpu() -> bool:
+    # Asking torch would initialise CUDA in the parent before the pool forks; nvidia-smi does not.
+    return shutil.which("nvidia-smi") is not None and os.environ.get("CUDA_VISIBLE_DEVICES", "0") != ""
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    _ensure_multiprocess_metrics_dir()
+    from celery.signals import worker_process_shutdown
+
+    from worker.app import create_app
+    from worker.metrics import mark_process_dead, serve_metrics
+    from worker.settings import load_settings
+
+    settings = load_settings()
+    app = create_app(settings)
+    port = settings.metrics.metrics_port if args.metrics_port is None else args.metrics_port
+    serve_metrics(port, settings.metrics.metrics_addr, role="worker")
+
+    def on_child_exit(pid: int | None = None, **_: object) -> None:
+        mark_process_dead(pid or os.getpid())
+
+    worker_process_shutdown.connect(on_child_exit, weak=False)
+    gpu = _has_gpu()
+    # One process per GPU (run one worker per GPU); on CPU one pool process per worker by default,
+    # because torch already spreads one image over every core.
+    pool = args.pool or ("solo" if gpu else "prefork")
+    concurrency = args.concurrency or 1
+    argv = [
+        "worker", f"--loglevel={args.loglevel}", f"--pool={pool}", f"--concurrency={concurrency}",
+        "--queues", settings.broker.queue, "--hostname", f"retouch-{os.getpid()}@%h",
+        "--without-gossip", "--without-mingle", "--without-heartbeat",
+    ]
+    app.worker_main(argv)
+    return 0
+
+
+def _ingest_app():
+    from worker.app import create_app
+    from worker.settings import load_settings
+
+    settings = load_settings()
+    return settings, create_app(settings)
+
+
+def cmd_ingest_sqs(args: argparse.Namespace) -> int:
+    from worker.ingest import Enqueuer
+    from worker.ingest.sqs import SqsIngester
+    from worker.metrics import serve_metrics
+
+    settings, app = _ingest_app()
+    queue_url = args.queue_url or settings.ingest.sqs_queue_url
+    if not queue_url:
+        print("retouch ingest sqs: give --queue-url or set RETOUCH_SQS_QUEUE_URL", file=sys.stderr)
+        return 2
+    serve_metrics(args.metrics_port, settings.metrics.metrics_addr, role="ingester")
+    ingester = SqsIngester(Enqueuer(app, settings, source="sqs"), queue_url,
+                           endpoint_url=settings.storage.s3_endpoint_url, region=settings.storage.s3_region,
+                           wait_seconds=settings.ingest.sqs_wait_seconds)
+    try:
+        ingester.run()
+    except KeyboardInterrupt:
+        ingester.stop()
+    return 0
+
+
+def cmd_ingest_webhook(args: argparse.Namespace) -> int:
+    from worker.ingest import Enqueuer
+    from worker.ingest.webhook import WebhookServer
+    from worker.metrics import serve_metrics
+
+    settings, app = _ingest_app()
+    secret = settings.ingest.webhook_secret
+    if not secret:
+        print("retouch ingest webhook: set RETOUCH_WEBHOOK_SECRET (the shared secret senders present)",
+              file=sys.stderr)
+        return 2
+    serve_metrics(args.metrics_port, settings.metrics.metrics_addr, role="ingester")
+    server = WebhookServer(Enqueuer(app, settings, source="webhook"), secret, host=args.host, port=args.port)
+    logging.getLogger(__name__).info("webhook listening on %s:%d", args.host, server.port)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        server.stop()
+    return 0
+
+
+def cmd_enhance(args: argparse.Namespace) -> int:
+    from worker.local import enhance_files
+
+    return enhance_files(args)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from worker.demo import run_demo
+
+    return run_demo(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from engines.commands import register as register_engine_commands
+
+    from engines.training.commands import register as register_training_commands
+
+    parser = argparse.ArgumentParser(prog="retouch", description=__doc__)
+    parser.add_argument("--log-level", default=os.environ.get("RETOUCH_LOG_LEVEL", "INFO"))
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run the whole loop locally: S3+SQS server, broker, ingester, worker")
+    demo.add_argument("--images", type=int, default=4, help="how many sample photos to upload")
+    demo.add_argument("--timeout", type=float, default=900, help="seconds to wait for every output")
+    demo.add_argument("--output", type=Path, default=Path("retouch-demo-output"),
+                      help="folder the enhanced images are downloaded to")
+    demo.set_defaults(func=cmd_demo)
+
+    worker = sub.add_parser("worker", help="start a Celery worker (RETOUCH_BROKER_URL)")
+    worker.add_argument("--concurrency", type=int, default=None, help="pool processes (default 1)")
+    worker.add_argument("--pool", choices=["prefork", "solo", "threads"], default=None)
+    worker.add_argument("--loglevel", default="INFO")
+    worker.add_argument("--metrics-port", type=int, default=None, help="default RETOUCH_METRICS_PORT")
+    worker.set_defaults(func=cmd_worker)
+
+    ingest = sub.add_parser("ingest", help="turn bucket notifications into tasks")
+    ingest_sub = ingest.add_subparsers(dest="source", required=True)
+    sqs = ingest_sub.add_parser("sqs", help="long-poll an SQS queue of S3 notifications")
+    sqs.add_argument("--queue-url", default=None)
+    sqs.add_argument("--metrics-port", type=int, default=9109)
+    sqs.set_defaults(func=cmd_ingest_sqs)
+    webhook = ingest_sub.add_parser("webhook", help="receive MinIO / Ceph RGW notifications over HTTP")
+    webhook.add_argument("--port", type=int, default=8080)
+    webhook.add_argument("--host", default="0.0.0.0")
+    webhook.add_argument("--metrics-port", type=int, default=9109)
+    webhook.set_defaults(func=cmd_ingest_webhook)
+
+    enhance = sub.add_parser("enhance", help="enhance local image files")
+    enhance.add_argument("inputs", nargs="+", type=Path, metavar="INPUT")
+    enhance.add_argument("--output", "-o", type=Path, required=True, help="folder for DIR/<stem>.<ext>")
+    enhance.add_argument("--task", choices=["auto", "super_resolution", "denoise"], default="auto")
+    enhance.add_argument("--scale", type=int, choices=[2, 4], default=None)
+    enhance.add_argument("--model", default=None, help="registry id, weights path or s3:// URI")
+    enhance.add_argument("--backend", choices=["auto", "torch", "onnxruntime", "tensorrt"], default=None)
+    enhance.set_defaults(func=cmd_enhance)
+
+    register_engine_commands(sub)
+    register_training_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from worker.settings import SettingsError
+
+    try:
+        return int(args.func(args) or 0)
+    except SettingsError as error:
+        print(f"retouch: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

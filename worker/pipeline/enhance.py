@@ -1,0 +1,79 @@
+"""enhance: apply the planned engines in order (denoise, then super-resolve)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import numpy as np
+
+from worker.errors import InvalidRequest, from_engine_error
+from worker.pipeline.job import DecodedImage, EngineRun, Job
+from worker.pipeline.runner import Step
+
+Progress = Callable[[str, int, int], None]  # (engine id, tiles done, tiles total)
+
+
+class EngineLike(Protocol):
+    """The part of `engines.session.Engine` the pipeline uses."""
+
+    spec: object
+    backend_name: str
+    device: str
+
+    def process(self, image: np.ndarray, progress: Callable[[int, int], None] | None = None) -> np.ndarray: ...
+
+
+class EngineProvider(Protocol):
+    def get(self, model: str, backend: str) -> EngineLike:
+        """An open engine for a registry id, path or s3:// URI, loaded once per process."""
+        ...
+
+
+def apply_engines(job: Job, provider: EngineProvider, progress: Progress | None = None) -> DecodedImage:
+    from engines.errors import EngineError
+
+    assert job.image is not None and job.plan is not None
+    image = job.image
+    pixels = image.rgb if image.alpha is None else np.concatenate([image.rgb, image.alpha[..., None]], axis=2)
+    backend = job.request.backend or job.policy.backend
+    for step in job.plan.engines:
+        tiles = [0]
+
+        def on_tiles(done: int, total: int, _model: str = step.model) -> None:
+            tiles[0] = total
+            if progress is not None:
+                progress(_model, done, total)
+
+        started = time.perf_counter()
+        try:
+            engine = provider.get(step.model, backend)
+            task = str(getattr(engine.spec, "task", step.task))
+            if task not in {"super_resolution", "denoise"}:
+                raise InvalidRequest(f"model {step.model!r} is a {task} engine, not {step.task}")
+            pixels = engine.process(pixels, progress=on_tiles)
+        except EngineError as error:
+            raise from_engine_error(error) from error
+        job.engine_runs.append(
+            EngineRun(
+                engine=str(getattr(engine.spec, "id", step.model)),
+                backend=engine.backend_name,
+                device=engine.device,
+                seconds=time.perf_counter() - started,
+                tiles=tiles[0],
+            )
+        )
+    rgb = np.clip(pixels[..., :3], 0.0, 1.0)
+    alpha = np.clip(pixels[..., 3], 0.0, 1.0) if pixels.shape[2] == 4 else None
+    return DecodedImage(
+        rgb=rgb, alpha=alpha, source_format=image.source_format, source_mode=image.source_mode,
+        grayscale=image.grayscale, bits=image.bits, had_icc_profile=image.had_icc_profile, exif=image.exif,
+    )
+
+
+def enhance_step(provider: EngineProvider, progress: Progress | None = None) -> Step:
+    def run(job: Job) -> None:
+        job.result = apply_engines(job, provider, progress)
+
+    return Step("enhance", run)

@@ -1,0 +1,146 @@
+"""The object-store ends of the pipeline: dedupe, fetch and put (with its manifest).
+
+Exactly-once output: an output and its manifest carry the source eTag and pipeline version. A task whose
+manifest already records them is a redelivery and stops at `dedupe`. `put` writes conditionally
+(create-if-absent, or replace-only-the-version-we-saw), so two deliveries running at once produce one
+object: the loser sees WriteConflict, finds the winner's identical output and stops.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+import time
+from datetime import UTC, datetime
+
+from worker import PIPELINE_VERSION
+from worker.errors import RetryableError
+from worker.events import ObjectCreated
+from worker.pipeline.job import Job
+from worker.pipeline.runner import Step
+from worker.settings import StorageSettings
+from worker.storage import ObjectInfo, ObjectStore, WriteConflict
+
+META_SOURCE_ETAG = "retouch-source-etag"
+META_PIPELINE = "retouch-pipeline-version"
+META_ENGINES = "retouch-engines"
+META_SOURCE_VERSION = "retouch-source-version"
+
+
+class OutputLocation:
+    """Where the outputs for one source object go."""
+
+    def __init__(self, record: ObjectCreated, storage: StorageSettings) -> None:
+        self.bucket = storage.output_bucket or record.bucket
+        self.prefix = storage.output_prefix
+        self.source_key = record.key
+
+    def image_key(self, extension: str) -> str:
+        stem, _ = posixpath.splitext(self.source_key)
+        return f"{self.prefix}{stem}{extension}"
+
+    @property
+    def manifest_key(self) -> str:
+        return f"{self.prefix}{self.source_key}.manifest.json"
+
+    @property
+    def failure_key(self) -> str:
+        return f"{self.prefix}failed/{self.source_key}.json"
+
+
+def is_own_output(record: ObjectCreated, storage: StorageSettings) -> bool:
+    """Recursion guard: never enhance what we wrote (same bucket, under the output prefix)."""
+    same_bucket = storage.output_bucket in (None, record.bucket)
+    return same_bucket and record.key.startswith(storage.output_prefix)
+
+
+def _matches(info: ObjectInfo | None, source_etag: str | None) -> bool:
+    return (
+        info is not None
+        and source_etag is not None
+        and info.metadata.get(META_SOURCE_ETAG) == source_etag
+        and info.metadata.get(META_PIPELINE) == PIPELINE_VERSION
+    )
+
+
+def dedupe_step(store: ObjectStore, record: ObjectCreated, where: OutputLocation) -> Step:
+    def run(job: Job) -> None:
+        if record.etag and _matches(store.head(where.bucket, where.manifest_key), record.etag):
+            job.done = True
+            job.outputs["skipped"] = "already enhanced (manifest records this source eTag)"
+
+    return Step("dedupe", run)
+
+
+def fetch_step(store: ObjectStore, record: ObjectCreated) -> Step:
+    def run(job: Job) -> None:
+        stored = store.get(record.bucket, record.key, max_bytes=job.limits.max_input_bytes)
+        if record.etag and stored.info.etag and stored.info.etag != record.etag:
+            # Overwritten since the event: this event's version is gone; the newer upload has its own event.
+            job.done = True
+            job.outputs["skipped"] = "source was replaced after this event"
+            return
+        job.data = stored.data
+        job.source_etag = stored.info.etag or record.etag
+
+    return Step("fetch", run)
+
+
+def _ascii(value: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._,:/-]", "_", value)[:512]
+
+
+def build_manifest(job: Job, record: ObjectCreated, where: OutputLocation, key: str, etag: str) -> dict:
+    assert job.analysis is not None and job.plan is not None and job.result is not None
+    return {
+        "pipeline_version": PIPELINE_VERSION,
+        "source": {"bucket": record.bucket, "key": record.key, "etag": job.source_etag,
+                   "version_id": record.version_id, "bytes": len(job.data or b""),
+                   "width": job.analysis.width, "height": job.analysis.height,
+                   "event_time": record.event_time.isoformat() if record.event_time else None},
+        "output": {"bucket": where.bucket, "key": key, "etag": etag, "content_type": job.content_type,
+                   "bytes": len(job.encoded or b""), "width": job.result.width, "height": job.result.height},
+        "analysis": {"noise_sigma": job.analysis.noise_sigma, "sharpness": job.analysis.sharpness,
+                     "jpeg_quality": job.analysis.jpeg_quality},
+        "decisions": list(job.plan.decisions),
+        "engines": [run.__dict__ for run in job.engine_runs],
+        "timings_seconds": {name: round(seconds, 4) for name, seconds in job.timings.items()},
+        "written_at": datetime.now(UTC).isoformat(),
+    }
+
+
+def put_step(store: ObjectStore, record: ObjectCreated, where: OutputLocation) -> Step:
+    def run(job: Job) -> None:
+        assert job.encoded is not None and job.extension is not None and job.content_type is not None
+        key = where.image_key(job.extension)
+        metadata = {
+            META_SOURCE_ETAG: job.source_etag or "",
+            META_PIPELINE: PIPELINE_VERSION,
+            META_ENGINES: _ascii(",".join(run.engine for run in job.engine_runs) or "none"),
+            META_SOURCE_VERSION: _ascii(record.version_id or ""),
+        }
+        existing = store.head(where.bucket, key)
+        if _matches(existing, job.source_etag):
+            etag = existing.etag  # a crashed earlier delivery wrote it; only its manifest is missing
+        else:
+            try:
+                etag = store.put(where.bucket, key, job.encoded, content_type=job.content_type, metadata=metadata,
+                                 if_none_match=existing is None, if_match=existing.etag if existing else None)
+            except WriteConflict:
+                winner = store.head(where.bucket, key)
+                if _matches(winner, job.source_etag):
+                    job.done = True
+                    job.outputs.update(skipped="a concurrent delivery wrote this output", bucket=where.bucket,
+                                       key=key)
+                    return
+                raise RetryableError(f"output {key} changed while writing", reason="write_conflict") from None
+        job.outputs.update(bucket=where.bucket, key=key, etag=etag, written_at=time.time())
+        manifest = build_manifest(job, record, where, key, etag)
+        store.put(where.bucket, where.manifest_key, json.dumps(manifest, indent=2).encode(),
+                  content_type="application/json",
+                  metadata={META_SOURCE_ETAG: job.source_etag or "", META_PIPELINE: PIPELINE_VERSION})
+        job.outputs["manifest_key"] = where.manifest_key
+        job.outputs["manifest"] = manifest
+
+    return Step("put", run)

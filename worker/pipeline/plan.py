@@ -1,0 +1,95 @@
+"""plan: turn the analysis, the request and the policy into a list of engine steps and an output format."""
+
+from __future__ import annotations
+
+from worker.errors import InvalidRequest
+from worker.pipeline.job import Analysis, EngineStep, Job, Plan, Request
+from worker.settings import LimitSettings, PolicySettings
+
+# Registry ids of the built-in defaults (engines/models); a request or the policy can name others.
+DEFAULT_SR_MODELS = {2: "retouch-sr-x2-real", 4: "retouch-sr-x4-real"}
+DEFAULT_DENOISE_MODEL = "retouch-denoise"
+
+_FORMAT_BY_SOURCE = {"jpeg": "jpeg", "webp": "webp", "png": "png", "avif": "avif"}
+
+
+def choose_scale(short_side: int, long_side: int, policy: PolicySettings, limits: LimitSettings,
+                 pixels: int) -> int:
+    """The smallest of x2/x4 that brings the short side to the target, within max_scale and the output cap."""
+    if short_side >= policy.target_short_side:
+        return 1
+    for scale in (2, 4):
+        if scale > policy.max_scale:
+            break
+        if pixels * scale * scale > limits.max_output_pixels:
+            return scale // 2 if scale > 2 else 1
+        if short_side * scale >= policy.target_short_side:
+            return scale
+    return min(policy.max_scale, 4)
+
+
+def output_format(source_format: str, has_alpha: bool, policy: PolicySettings) -> str:
+    if policy.output_format != "auto":
+        if has_alpha and policy.output_format == "jpeg":
+            return "png"  # JPEG cannot carry alpha; never silently flatten a cut-out product
+        return policy.output_format
+    if has_alpha:
+        return "png" if source_format not in {"webp", "avif"} else source_format
+    return _FORMAT_BY_SOURCE.get(source_format, "png")
+
+
+def make_plan(analysis: Analysis, request: Request, policy: PolicySettings, limits: LimitSettings,
+              source_format: str, has_alpha: bool) -> Plan:
+    decisions: list[str] = []
+    steps: list[EngineStep] = []
+    short, long = sorted((analysis.width, analysis.height))
+    pixels = analysis.width * analysis.height
+
+    wants_denoise = request.task == "denoise" or (
+        request.task == "auto"
+        and (
+            analysis.noise_sigma > policy.denoise_sigma_threshold
+            or (analysis.jpeg_quality is not None and analysis.jpeg_quality < policy.denoise_jpeg_quality_below)
+        )
+    )
+    if request.task == "super_resolution":
+        scale = request.scale or max(2, choose_scale(short, long, policy, limits, pixels))
+        decisions.append(f"super-resolution x{scale} requested")
+    elif request.task == "denoise":
+        scale = 1
+    else:
+        scale = request.scale or choose_scale(short, long, policy, limits, pixels)
+        if scale > 1:
+            decisions.append(f"short side {short}px < target {policy.target_short_side}px: upscale x{scale}")
+        else:
+            decisions.append(f"short side {short}px >= target {policy.target_short_side}px: no upscale")
+    if scale not in (1, 2, 4):
+        raise InvalidRequest(f"scale must be 2 or 4, got {scale}")
+    if pixels * scale * scale > limits.max_output_pixels:
+        raise InvalidRequest(f"x{scale} output would exceed {limits.max_output_pixels} pixels")
+
+    # The real-world SR models were trained on noise and JPEG artefacts, so an upscale also cleans;
+    # a separate denoise pass runs only when no upscale happens, or when explicitly requested.
+    if wants_denoise and (scale == 1 or request.task == "denoise"):
+        model = request.model if request.task == "denoise" and request.model else (
+            policy.denoise_model or DEFAULT_DENOISE_MODEL)
+        reason = "requested" if request.task == "denoise" else (
+            f"noise sigma {analysis.noise_sigma:.1f} / JPEG quality {analysis.jpeg_quality}")
+        decisions.append(f"denoise ({reason}) with {model}")
+        steps.append(EngineStep("denoise", model, 1))
+    elif wants_denoise:
+        decisions.append("noise/compression handled by the real-world super-resolution model")
+    if scale > 1:
+        model = request.model or policy.sr_model or DEFAULT_SR_MODELS[scale]
+        steps.append(EngineStep("super_resolution", model, scale))
+        decisions.append(f"super-resolution x{scale} with {model}")
+
+    fmt = output_format(source_format, has_alpha, policy)
+    decisions.append(f"encode as {fmt} quality {policy.output_quality}")
+    return Plan(engines=tuple(steps), output_format=fmt, quality=policy.output_quality, decisions=tuple(decisions))
+
+
+def plan(job: Job) -> None:
+    assert job.analysis is not None and job.image is not None
+    job.plan = make_plan(job.analysis, job.request, job.policy, job.limits, job.image.source_format,
+                         job.image.alpha is not None)

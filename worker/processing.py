@@ -1,0 +1,128 @@
+"""One uploaded object version through the pipeline, with its metrics and failure record.
+
+This is the hook layer between the pipeline and Prometheus: steps stay free of metrics code, and the
+Celery task only maps the outcome to ack / retry / dead-letter.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+
+from worker import PIPELINE_VERSION
+from worker.engine_pool import EnginePool
+from worker.errors import RetouchError
+from worker.events import ObjectCreated
+from worker.metrics import SKIPPED, SUCCEEDED, Metrics, get_metrics
+from worker.pipeline import Job, Request, object_steps, run_steps
+from worker.pipeline.enhance import EngineLike
+from worker.pipeline.objects import OutputLocation
+from worker.settings import Settings, load_settings
+from worker.storage import ObjectStore, S3ObjectStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WorkerContext:
+    """What a worker process holds between tasks."""
+
+    settings: Settings
+    store: ObjectStore
+    engines: EnginePool
+    metrics: Metrics
+
+
+def observe_engine_load(metrics: Metrics):
+    def on_load(engine: EngineLike, seconds: float) -> None:
+        engine_id = str(getattr(engine.spec, "id", "unknown"))
+        metrics.model_load_seconds.labels(engine=engine_id, backend=engine.backend_name).observe(seconds)
+        metrics.backend_info.labels(engine=engine_id, backend=engine.backend_name, device=engine.device).set(1)
+        log.info("engine %s loaded on %s/%s in %.2fs", engine_id, engine.backend_name, engine.device, seconds)
+
+    return on_load
+
+
+@cache
+def worker_context() -> WorkerContext:
+    """Built once per pool process, on the first task (after fork)."""
+    settings = load_settings()
+    metrics = get_metrics()
+    return WorkerContext(
+        settings=settings,
+        store=S3ObjectStore.from_settings(settings.storage),
+        engines=EnginePool(on_load=observe_engine_load(metrics)),
+        metrics=metrics,
+    )
+
+
+def process_upload(record: ObjectCreated, ctx: WorkerContext, *, enqueued_at: float | None = None,
+                   request: Request | None = None) -> Job:
+    """Run the object pipeline; returns the finished Job (job.done set when skipped as a duplicate).
+
+    Raises RetouchError subclasses for the task to map; successful and skipped runs are counted here.
+    """
+    metrics = ctx.metrics
+    settings = ctx.settings
+    if enqueued_at is not None:
+        metrics.queue_wait_seconds.observe(max(0.0, time.time() - enqueued_at))
+    job = Job(limits=settings.limits, policy=settings.policy, request=request or Request())
+    steps = object_steps(record, ctx.store, settings.storage, ctx.engines, progress=_log_progress(record))
+    started = time.perf_counter()
+    metrics.tasks_in_progress.inc()
+    try:
+        run_steps(job, steps, deadline=time.monotonic() + settings.limits.task_deadline_seconds,
+                  observe=lambda stage, seconds: metrics.stage_seconds.labels(stage=stage).observe(seconds))
+    finally:
+        metrics.tasks_in_progress.dec()
+        metrics.task_seconds.observe(time.perf_counter() - started)
+    if "skipped" in job.outputs:
+        metrics.tasks.labels(outcome=SKIPPED, reason="duplicate").inc()
+        log.info("skipped %s/%s: %s", record.bucket, record.key, job.outputs["skipped"])
+        return job
+    for run in job.engine_runs:
+        metrics.engine_seconds.labels(engine=run.engine, backend=run.backend).observe(run.seconds)
+        metrics.tiles_per_image.labels(engine=run.engine).observe(run.tiles)
+    if job.analysis is not None:
+        metrics.input_megapixels.inc(job.analysis.megapixels)
+    if job.result is not None:
+        metrics.output_megapixels.inc(job.result.width * job.result.height / 1e6)
+    if record.event_time is not None:
+        metrics.event_lag_seconds.observe(max(0.0, job.outputs["written_at"] - record.event_time.timestamp()))
+    metrics.tasks.labels(outcome=SUCCEEDED, reason="none").inc()
+    log.info("enhanced %s/%s -> %s/%s", record.bucket, record.key, job.outputs["bucket"], job.outputs["key"])
+    return job
+
+
+def _log_progress(record: ObjectCreated):
+    last = [0.0]
+
+    def progress(model: str, done: int, total: int) -> None:
+        # Long CPU upscales take minutes: a line every 10 s tells ops the task is alive.
+        now = time.monotonic()
+        if done == total or now - last[0] > 10:
+            last[0] = now
+            log.info("%s/%s: %s tile %d/%d", record.bucket, record.key, model, done, total)
+
+    return progress
+
+
+def write_failure_record(store: ObjectStore, record: ObjectCreated, ctx: WorkerContext, error: RetouchError,
+                         attempts: int) -> str:
+    """Leave a JSON record next to where the output would be, so nothing accepted vanishes silently."""
+    where = OutputLocation(record, ctx.settings.storage)
+    body = {
+        "pipeline_version": PIPELINE_VERSION,
+        "source": record.to_message(),
+        "reason": error.reason,
+        "message": str(error),
+        "retryable": error.retryable,
+        "attempts": attempts,
+        "failed_at": datetime.now(UTC).isoformat(),
+    }
+    store.put(where.bucket, where.failure_key, json.dumps(body, indent=2).encode(), content_type="application/json")
+    return where.failure_key

@@ -1,0 +1,157 @@
+"""Typed settings, one class per area, read from `RETOUCH_*` environment variables.
+
+Nothing is read at import time: `load_settings()` builds every area at start-up and reports every
+invalid variable at once, so an operator fixes a deployment in one go rather than one crash at a time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_cache_dir() -> Path:
+    """Where engine exports, the embedded broker and other re-creatable state live."""
+    import os
+
+    return Path(os.environ.get("RETOUCH_CACHE_DIR", Path.home() / ".cache" / "retouch"))
+
+
+class _Area(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RETOUCH_", extra="ignore", frozen=True)
+
+
+class BrokerSettings(_Area):
+    """Where Celery tasks travel."""
+
+    broker_url: str | None = Field(
+        default=None,
+        description="Celery broker URL (redis://, amqp://, sqs://). Unset: an embedded SQLite broker "
+        "in the cache directory, so the demo runs with nothing installed.",
+    )
+    queue: str = Field(default="retouch", description="Queue the enhance tasks go to.")
+    dead_letter_queue: str = Field(
+        default="retouch.dead-letter",
+        description="Queue that receives a record of every permanently failed upload; no worker consumes it.",
+    )
+    max_retries: int = Field(default=5, ge=0, description="Retries for retryable errors, with backoff.")
+    retry_backoff_max_seconds: float = Field(default=300.0, gt=0, description="Cap of the retry backoff.")
+
+    def resolved_broker_url(self) -> str:
+        if self.broker_url:
+            return self.broker_url
+        path = default_cache_dir() / "broker.sqlite"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqla+sqlite:///{path}"
+
+
+class StorageSettings(_Area):
+    """Object storage: where uploads come from and enhanced images go."""
+
+    s3_endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint (MinIO, Ceph RGW, moto).")
+    s3_region: str = Field(default="us-east-1", description="Region for signing requests.")
+    s3_max_attempts: int = Field(default=5, ge=1, description="boto3 adaptive-retry attempts per call.")
+    output_bucket: str | None = Field(default=None, description="Bucket for outputs; unset: the source bucket.")
+    output_prefix: str = Field(default="enhanced/", description="Key prefix of outputs and their manifests.")
+    input_prefix: str = Field(default="", description="Only keys under this prefix are enhanced.")
+
+    @field_validator("output_prefix")
+    @classmethod
+    def _prefix_is_a_folder(cls, value: str) -> str:
+        if not value or not value.endswith("/"):
+            raise ValueError("must be a non-empty folder prefix ending in '/', or outputs would re-trigger us")
+        return value
+
+
+class LimitSettings(_Area):
+    """Checked before decoding: an image bomb costs nothing but a header read."""
+
+    max_input_bytes: int = Field(default=50 * 1024 * 1024, gt=0, description="Largest upload fetched.")
+    max_input_pixels: int = Field(default=40_000_000, gt=0, description="Largest width x height decoded.")
+    max_frames: int = Field(default=1, ge=1, description="Most frames (animated images beyond are refused).")
+    max_output_pixels: int = Field(default=64_000_000, gt=0, description="Upscaling stops below this size.")
+    task_deadline_seconds: float = Field(default=600.0, gt=0, description="Per-task deadline, checked between steps.")
+
+
+class PolicySettings(_Area):
+    """What the planner decides for an image when the request does not say."""
+
+    target_short_side: int = Field(default=1024, gt=0, description="Upscale until the short side reaches this.")
+    max_scale: Literal[1, 2, 4] = Field(default=4, description="Largest super-resolution factor used.")
+    denoise_sigma_threshold: float = Field(
+        default=6.0, ge=0, description="Estimated noise sigma (0-255 scale) above which we denoise."
+    )
+    denoise_jpeg_quality_below: int = Field(
+        default=60, ge=0, le=100, description="JPEG quality below which we remove compression artefacts."
+    )
+    output_format: Literal["auto", "jpeg", "webp", "png", "avif"] = Field(
+        default="auto", description="auto keeps JPEG as JPEG and writes PNG for images with alpha."
+    )
+    output_quality: int = Field(default=90, ge=1, le=100, description="Quality for lossy formats.")
+    keep_metadata: bool = Field(default=False, description="Keep EXIF (camera, GPS) in outputs.")
+    backend: Literal["auto", "torch", "onnxruntime", "tensorrt"] = Field(
+        default="auto", description="Engine backend; auto picks TensorRT > CUDA torch > ONNX Runtime CPU."
+    )
+    sr_model: str | None = Field(default=None, description="Super-resolution model id, path or s3:// URI.")
+    denoise_model: str | None = Field(default=None, description="Denoise model id, path or s3:// URI.")
+
+
+class MetricsSettings(_Area):
+    """Prometheus exposition."""
+
+    metrics_port: int = Field(default=9108, ge=0, le=65535, description="Port of /metrics; 0 disables it.")
+    metrics_addr: str = Field(default="0.0.0.0", description="Address /metrics listens on.")
+
+
+class IngestSettings(_Area):
+    """How events reach us."""
+
+    sqs_queue_url: str | None = Field(default=None, description="SQS queue receiving S3 notifications.")
+    sqs_wait_seconds: int = Field(default=20, ge=0, le=20, description="SQS long-poll wait.")
+    webhook_secret: str | None = Field(
+        default=None, description="Shared secret required in the webhook's Authorization header."
+    )
+
+
+class SettingsError(ValueError):
+    """Every invalid setting found at start-up, listed together."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    broker: BrokerSettings
+    storage: StorageSettings
+    limits: LimitSettings
+    policy: PolicySettings
+    metrics: MetricsSettings
+    ingest: IngestSettings
+
+
+AREAS = {
+    "broker": BrokerSettings,
+    "storage": StorageSettings,
+    "limits": LimitSettings,
+    "policy": PolicySettings,
+    "metrics": MetricsSettings,
+    "ingest": IngestSettings,
+}
+
+
+def load_settings() -> Settings:
+    """Read every area from the environment; raise one SettingsError naming every bad variable."""
+    built: dict[str, BaseSettings] = {}
+    problems: list[str] = []
+    for name, cls in AREAS.items():
+        try:
+            built[name] = cls()
+        except ValidationError as error:
+            for item in error.errors():
+                field = str(item["loc"][0]) if item["loc"] else "?"
+                problems.append(f"RETOUCH_{field.upper()}: {item['msg']} (got {item.get('input')!r})")
+    if problems:
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(problems))
+    return Settings(**built)  # type: ignore[arg-type]
