@@ -41,8 +41,8 @@ def apply_engines(job: Job, provider: EngineProvider, progress: Progress | None 
     for step in job.plan.engines:
         tiles = [0]
 
-        def on_tiles(done: int, total: int, _model: str = step.model) -> None:
-            tiles[0] = total
+        def on_tiles(done: int, total: int, _model: str = step.model, _tiles: list[int] = tiles) -> None:
+            _tiles[0] = total
             if progress is not None:
                 progress(_model, done, total)
 
