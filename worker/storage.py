@@ -180,7 +180,7 @@ class MemoryObjectStore:
     def __init__(self) -> None:
         self._objects: dict[tuple[str, str], tuple[bytes, ObjectInfo]] = {}
         self._lock = threading.Lock()
-        self.puts = 0
+        self.puts: dict[str, int] = {}  # successful writes per key
 
     def get(self, bucket: str, key: str, *, max_bytes: int) -> StoredObject:
         with self._lock:
@@ -209,7 +209,7 @@ class MemoryObjectStore:
             etag = md5(data, usedforsecurity=False).hexdigest()
             info = ObjectInfo(etag=etag, size=len(data), metadata=dict(metadata or {}), content_type=content_type)
             self._objects[(bucket, key)] = (data, info)
-            self.puts += 1
+            self.puts[key] = self.puts.get(key, 0) + 1
         return etag
 
     def keys(self, bucket: str) -> list[str]:

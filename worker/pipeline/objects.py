@@ -122,7 +122,11 @@ def put_step(store: ObjectStore, record: ObjectCreated, where: OutputLocation) -
         }
         existing = store.head(where.bucket, key)
         if _matches(existing, job.source_etag):
-            etag = existing.etag  # a crashed earlier delivery wrote it; only its manifest is missing
+            if _matches(store.head(where.bucket, where.manifest_key), job.source_etag):
+                job.done = True  # a concurrent delivery finished first
+                job.outputs.update(skipped="a concurrent delivery wrote this output", bucket=where.bucket, key=key)
+                return
+            etag = existing.etag  # an earlier delivery crashed after the image: only the manifest is missing
         else:
             try:
                 etag = store.put(where.bucket, key, job.encoded, content_type=job.content_type, metadata=metadata,
