@@ -1,0 +1,1 @@
+"""Training, degradation and evaluation code for the project's own compact models (`retouch train|eval`)."""

@@ -1,0 +1,75 @@
+"""`retouch train` and `retouch eval`: argparse subcommands the worker CLI mounts via `register()`.
+
+Heavy imports (torch, data loading) happen inside the handlers, so building the CLI stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+
+def _default_data_dir() -> Path:
+    # ../shared/data beside the checkout is where development and CI keep the benchmark sets.
+    return Path(os.environ.get("RETOUCH_EVAL_DATA", Path.cwd().parent / "shared" / "data"))
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the `train` and `eval` subcommands; each sets `func(args) -> int`."""
+    from engines.training.recipes import RECIPES
+
+    train = subparsers.add_parser("train", help="train one of the project's compact models (CPU or CUDA)")
+    train.add_argument("model_id", choices=sorted(RECIPES), help="which model recipe to train")
+    train.add_argument("--data", type=Path, default=None,
+                       help="folder of training images (default: <data-dir>/products/train)")
+    train.add_argument("--data-dir", type=Path, default=None, help="shared data root (env RETOUCH_EVAL_DATA)")
+    train.add_argument("--holdout", type=int, default=25,
+                       help="last N images by sorted filename are held aside for evaluation, never trained on")
+    train.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the recipe's)")
+    train.add_argument("--batch", type=int, default=None, help="batch size (default: the recipe's)")
+    train.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the recipe's)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--features", type=int, default=None)
+    train.add_argument("--blocks", type=int, default=None)
+    train.add_argument("--init", type=Path, default=None,
+                       help="safetensors/checkpoint to initialise from (matching tensors are copied)")
+    train.add_argument("--out-dir", type=Path, default=Path("runs"), help="checkpoints and logs go here")
+    train.add_argument("--ship", type=Path, default=None,
+                       help="also write <ship>/<model_id>.safetensors and .md when done")
+    train.add_argument("--resume", action="store_true", help="continue from <out-dir>/<model_id>/last.pt")
+    train.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    train.add_argument("--device", default="cpu")
+    train.add_argument("--val-every", type=int, default=250)
+    train.add_argument("--ckpt-every", type=int, default=250)
+    train.add_argument("--cache-crops", type=int, default=None, help="crops cached per training image")
+    train.set_defaults(func=_run_train)
+
+    ev = subparsers.add_parser("eval", help="measure PSNR/SSIM of the shipped models beside bicubic")
+    ev.add_argument("task", nargs="?", default="all", choices=["sr", "denoise", "real", "all"])
+    ev.add_argument("--sets", default=None,
+                    help="comma-separated sets (Set5,Set14,BSD100 | CBSD68,Kodak24,McMaster | products)")
+    ev.add_argument("--scales", default="2,4", help="comma-separated SR scales")
+    ev.add_argument("--sigmas", default="15,25,50", help="comma-separated noise sigmas (of 255)")
+    ev.add_argument("--data-dir", type=Path, default=None, help="shared data root (env RETOUCH_EVAL_DATA)")
+    ev.add_argument("--weights-dir", type=Path, default=None, help="folder of <model_id>.safetensors")
+    ev.add_argument("--limit", type=int, default=None, help="use only the first N images of each set")
+    ev.add_argument("--threads", type=int, default=2)
+    ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    ev.set_defaults(func=_run_eval)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from engines.training.train import train_from_args
+
+    if args.data_dir is None:
+        args.data_dir = _default_data_dir()
+    return train_from_args(args)
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from engines.training.evaluate import eval_from_args
+
+    if args.data_dir is None:
+        args.data_dir = _default_data_dir()
+    return eval_from_args(args)

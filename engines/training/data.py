@@ -1,0 +1,148 @@
+"""Image loading and the in-memory crop cache that training samples batches from.
+
+Decoding ~600 catalogue JPEGs of ~2 MP costs far more CPU than a training step, so each image is
+decoded once, optionally shrunk (more texture per pixel, closer to the benchmarks' photos), and cut into
+a fixed number of textured crops kept as one uint8 tensor. Flat crops (white studio background, which
+most catalogue photos are largely made of) are rejected: they teach nothing and dilute the loss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+def resolve(path: Path) -> Path:
+    """Follow a symlink stored as a tiny text file holding its relative target (as ../shared has)."""
+    if path.stat().st_size < 256:
+        target = path.read_bytes()
+        if not target.startswith((b"\x89PNG", b"\xff\xd8")):
+            try:
+                return resolve((path.parent / target.decode().strip()).resolve())
+            except UnicodeDecodeError:
+                return path
+    return path
+
+
+def load_rgb(path: Path) -> torch.Tensor:
+    """Read an image file as a (3, H, W) float32 tensor in [0, 1] (RGB; alpha and palette dropped)."""
+    with Image.open(resolve(path)) as im:
+        arr = np.asarray(im.convert("RGB"), dtype=np.float32) / 255
+    return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
+
+
+def save_rgb(img: torch.Tensor, path: Path) -> None:
+    """Write a (3, H, W) [0, 1] tensor as an 8-bit image (format from the suffix)."""
+    arr = (img.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr).save(path)
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files directly in `folder`, sorted by name (the order the train/holdout split uses)."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def split_holdout(files: list[Path], holdout: int) -> tuple[list[Path], list[Path]]:
+    """(train, held_aside): the last `holdout` files by sorted name are never trained on."""
+    if holdout <= 0:
+        return files, []
+    return files[:-holdout], files[-holdout:]
+
+
+def is_textured(crop: np.ndarray, min_std: float = 6.0, max_flat_fraction: float = 0.6) -> bool:
+    """True when an (H, W, 3) uint8 crop has enough detail to be worth training on.
+
+    Rejects crops whose grey std is under `min_std` (of 255) or whose pixels are mostly near-white
+    (catalogue background).
+    """
+    grey = crop.astype(np.float32).mean(axis=2)
+    if grey.std() < min_std:
+        return False
+    return float((grey > 245).mean()) <= max_flat_fraction
+
+
+@dataclass(frozen=True)
+class CacheSpec:
+    """What a crop cache holds; its hash names the cache file so reruns reuse it."""
+
+    folder: str
+    holdout: int
+    crop: int
+    crops_per_image: int
+    shrink: tuple[float, ...]
+    seed: int
+
+    def key(self) -> str:
+        blob = json.dumps(self.__dict__, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def build_crop_cache(spec: CacheSpec, cache_dir: Path | None = None, log=print) -> torch.Tensor:
+    """Return (N, 3, crop, crop) uint8 textured crops from the training split of `spec.folder`.
+
+    Each image is shrunk by a factor drawn from `spec.shrink` (PIL antialiased bicubic) and cut at random
+    textured positions; everything is drawn from `spec.seed`, so the cache is reproducible. Saved to
+    `cache_dir/crops-<key>.pt` when given and loaded from there next time.
+    """
+    path = cache_dir / f"crops-{spec.key()}.pt" if cache_dir else None
+    if path is not None and path.exists():
+        return torch.load(path)
+    files, _ = split_holdout(list_images(Path(spec.folder)), spec.holdout)
+    if not files:
+        raise FileNotFoundError(f"no training images in {spec.folder}")
+    rng = np.random.default_rng([spec.seed, 7919])
+    crops: list[np.ndarray] = []
+    for i, f in enumerate(files):
+        factor = float(rng.choice(spec.shrink))
+        with Image.open(f) as im:
+            im = im.convert("RGB")
+            if factor != 1.0:
+                im = im.resize((round(im.width * factor), round(im.height * factor)), Image.BICUBIC)
+            arr = np.asarray(im)
+        h, w = arr.shape[:2]
+        if h < spec.crop or w < spec.crop:
+            continue
+        got = 0
+        for _ in range(spec.crops_per_image * 6):
+            y, x = int(rng.integers(0, h - spec.crop + 1)), int(rng.integers(0, w - spec.crop + 1))
+            c = arr[y : y + spec.crop, x : x + spec.crop]
+            if is_textured(c):
+                crops.append(c.copy())
+                got += 1
+                if got == spec.crops_per_image:
+                    break
+        if (i + 1) % 100 == 0:
+            log(f"cache: {i + 1}/{len(files)} images, {len(crops)} crops")
+    if not crops:
+        raise ValueError(f"no textured crops of {spec.crop}px found in {spec.folder}")
+    out = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous()
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(out, path)
+    return out
+
+
+def sample_patches(cache: torch.Tensor, n: int, size: int, rng: np.random.Generator) -> torch.Tensor:
+    """Draw `n` random (3, size, size) float patches in [0, 1] with random flips and 90-degree turns."""
+    idx = rng.integers(0, cache.shape[0], n)
+    full = cache.shape[-1]
+    out = []
+    for i in idx:
+        y, x = rng.integers(0, full - size + 1, 2)
+        p = cache[int(i), :, y : y + size, x : x + size]
+        k = int(rng.integers(0, 4))
+        if k:
+            p = torch.rot90(p, k, dims=(1, 2))
+        if rng.random() < 0.5:
+            p = p.flip(2)
+        out.append(p)
+    return torch.stack(out).float() / 255

@@ -1,0 +1,205 @@
+"""The training loop behind `retouch train`: seeded, resumable, CPU-friendly.
+
+Every batch is drawn from `numpy.random.default_rng([seed, step])`, so step k's data does not depend on
+how many times the run was interrupted: resuming from a checkpoint reproduces the uninterrupted run
+(same thread count, same machine). Checkpoints hold model + optimizer state and the step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shlex
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engines.archs import ARCHS
+from engines.training import degrade
+from engines.training.data import CacheSpec, build_crop_cache, list_images, load_rgb, sample_patches, split_holdout
+from engines.training.model_io import save_weights
+from engines.training.quality import psnr
+from engines.training.recipes import RECIPES, Recipe
+
+
+def charbonnier(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
+    """Mean sqrt((pred - target)^2 + eps^2): L1 that stays smooth at zero (eps in [0, 1] units)."""
+    return torch.sqrt((pred - target) ** 2 + eps * eps).mean()
+
+
+def make_pair(recipe: Recipe, hr: torch.Tensor, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Degrade a (N, 3, P, P) clean batch into (input, target) for `recipe`; targets are `hr` itself."""
+    if recipe.degradation == "bicubic":
+        return degrade.bicubic_lr(hr, recipe.scale), hr
+    if recipe.degradation == "real":
+        return torch.stack([degrade.degrade_real(x, recipe.scale, rng) for x in hr]), hr
+    if recipe.degradation == "denoise":
+        return torch.stack([degrade.degrade_denoise(x, rng) for x in hr]), hr
+    raise ValueError(f"unknown degradation {recipe.degradation!r}")
+
+
+def lr_at(step: int, total: int, peak: float, warmup: int = 50, floor: float = 0.01) -> float:
+    """Linear warm-up for `warmup` steps, then cosine from `peak` down to `peak * floor` at `total`."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    t = min((step - warmup) / max(total - warmup, 1), 1.0)
+    return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def build_model(recipe: Recipe) -> nn.Module:
+    return ARCHS[recipe.arch](**recipe.arch_params)
+
+
+def init_from(model: nn.Module, path: Path, log=print) -> None:
+    """Copy every tensor of a safetensors file or checkpoint whose name and shape match (e.g. x2 -> x4 body)."""
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        src = load_file(str(path))
+    else:
+        src = torch.load(path, map_location="cpu", weights_only=True)["model"]
+    own = model.state_dict()
+    copied = [k for k, v in src.items() if k in own and own[k].shape == v.shape]
+    own.update({k: src[k].float() for k in copied})
+    model.load_state_dict(own)
+    log(f"init: copied {len(copied)}/{len(own)} tensors from {path}")
+
+
+def validation_set(recipe: Recipe, folder: Path, holdout: int, n: int = 6, size: int = 192,
+                   seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Fixed (input, target) pairs from centre crops of held-aside images, for progress PSNR."""
+    _, held = split_holdout(list_images(folder), holdout)
+    rng = np.random.default_rng([seed, 104729])
+    pairs = []
+    step = max(recipe.scale, 4)  # multiple of the scale and of the denoiser's size multiple
+    for f in held[:n]:
+        img = load_rgb(f)
+        h, w = img.shape[-2:]
+        side = min(size, h - h % step, w - w % step)
+        y, x = (h - side) // 2, (w - side) // 2
+        hr = img[:, y : y + side, x : x + side]
+        inp, tgt = make_pair(recipe, hr[None], rng)
+        pairs.append((inp, tgt))
+    return pairs
+
+
+@torch.no_grad()
+def validate(model: nn.Module, pairs: list[tuple[torch.Tensor, torch.Tensor]], scale: int) -> float:
+    """Mean Y-PSNR (dB) over `pairs`, borders of `scale` pixels cropped."""
+    model.eval()
+    vals = [psnr(model(inp).clamp(0, 1)[0], tgt[0], crop=scale, y_channel=True) for inp, tgt in pairs]
+    model.train()
+    return float(np.mean(vals))
+
+
+def train(recipe: Recipe, data: Path, out_dir: Path, seed: int = 0, holdout: int = 25, resume: bool = False,
+          init: Path | None = None, val_every: int = 250, ckpt_every: int = 250, cache_crops: int | None = None,
+          device: str = "cpu", log=print, stop_at: int | None = None) -> nn.Module:
+    """Train `recipe` on images in `data` (minus the held-aside tail); returns the trained model.
+
+    `stop_at` ends the run early at that step (checkpointed) with the schedule still planned for
+    `recipe.steps`, as an interruption would; a later `resume=True` call continues it.
+
+    Writes `out_dir/<model_id>/last.pt` every `ckpt_every` steps and at the end, and `log.jsonl`.
+    """
+    run_dir = out_dir / recipe.model_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    model = build_model(recipe).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, betas=(0.9, 0.99))
+    start = 0
+    ckpt = run_dir / "last.pt"
+    if resume and ckpt.exists():
+        state = torch.load(ckpt, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        start = int(state["step"])
+        log(f"resume: from step {start}")
+    elif init is not None:
+        init_from(model, init, log)
+
+    # Cache crops a bit larger than the patch so random sub-crops still vary between epochs.
+    crop = recipe.patch + recipe.patch // 2
+    per_image = cache_crops or max(4, 9000 // max(len(list_images(data)) - holdout, 1))
+    spec = CacheSpec(str(data), holdout, crop, per_image, (1.0, 0.7, 0.5), seed)
+    t0 = time.time()
+    cache = build_crop_cache(spec, out_dir / "cache", log)
+    log(f"cache: {cache.shape[0]} crops of {crop}px in {time.time() - t0:.1f}s")
+    val = validation_set(recipe, data, holdout, seed=seed)
+    loss_fn = charbonnier if recipe.loss == "charbonnier" else F.l1_loss
+    model.train()
+    running, t_last = 0.0, time.time()
+    logf = (run_dir / "log.jsonl").open("a")
+    end = recipe.steps if stop_at is None else min(stop_at, recipe.steps)
+    for step in range(start, end):
+        rng = np.random.default_rng([seed, step])
+        hr = sample_patches(cache, recipe.batch, recipe.patch, rng)
+        inp, tgt = make_pair(recipe, hr, rng)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, recipe.steps, recipe.lr)
+        loss = loss_fn(model(inp.to(device)), tgt.to(device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        running += loss.item()
+        done = step + 1
+        if done % 50 == 0 or done == recipe.steps:
+            n = 50 if done % 50 == 0 else done % 50
+            rec = {"step": done, "loss": running / n, "lr": opt.param_groups[0]["lr"],
+                   "s_per_step": (time.time() - t_last) / n}
+            if done % val_every == 0 or done == recipe.steps:
+                rec["val_psnr_y"] = validate(model, val, max(recipe.scale, 1))
+            log(json.dumps(rec))
+            logf.write(json.dumps(rec) + "\n")
+            logf.flush()
+            running, t_last = 0.0, time.time()
+        if done % ckpt_every == 0 or done == end:
+            tmp = ckpt.with_suffix(".tmp")
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": done,
+                        "recipe": recipe.model_id}, tmp)
+            tmp.replace(ckpt)  # atomic: an interrupted save never leaves a broken last.pt
+    logf.close()
+    return model.eval()
+
+
+def train_from_args(args: argparse.Namespace) -> int:
+    """`retouch train` handler."""
+    torch.set_num_threads(args.threads)
+    recipe = RECIPES[args.model_id]
+    overrides = {k: v for k, v in {"steps": args.steps, "batch": args.batch, "lr": args.lr}.items() if v is not None}
+    params = dict(recipe.arch_params)
+    if args.features is not None:
+        params["features"] = args.features
+    if args.blocks is not None:
+        params["blocks"] = args.blocks
+    recipe = replace(recipe, arch_params=params, **overrides)
+    data = args.data or (args.data_dir / "products" / "train")
+    if not data.is_dir():
+        print(f"error: training data folder {data} does not exist (give --data or --data-dir)", file=sys.stderr)
+        return 2
+    t0 = time.time()
+    model = train(recipe, data, args.out_dir, seed=args.seed, holdout=args.holdout, resume=args.resume,
+                  init=args.init, val_every=args.val_every, ckpt_every=args.ckpt_every,
+                  cache_crops=args.cache_crops, device=args.device)
+    elapsed = time.time() - t0
+    command = "retouch train " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else ""
+    meta = {"arch": recipe.arch, "arch_params": json.dumps(recipe.arch_params, sort_keys=True),
+            "model_id": recipe.model_id, "trained_with": command, "seed": str(args.seed),
+            "steps": str(recipe.steps), "batch": str(recipe.batch), "patch": str(recipe.patch),
+            "degradation": recipe.degradation, "loss": recipe.loss, "lr": str(recipe.lr),
+            "description": recipe.description, "train_seconds": f"{elapsed:.0f}"}
+    out = args.out_dir / recipe.model_id / f"{recipe.model_id}.safetensors"
+    sha = save_weights(model.cpu(), out, meta)
+    print(f"wrote {out} sha256={sha} after {elapsed:.0f}s")
+    if args.ship is not None:
+        from engines.training.cards import ship
+
+        ship(out, args.ship, data_dir=args.data_dir, data=data, holdout=args.holdout)
+    return 0
