@@ -1,0 +1,69 @@
+"""ONNX Runtime backend: the exported graph on the CPU provider, or the CUDA provider where present."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from engines.backends.base import Backend
+from engines.backends.onnx_export import INPUT_NAME, MASK_NAME, OUTPUT_NAME, export_onnx
+from engines.errors import BackendUnavailable, DeviceOutOfMemory
+from engines.loaded import LoadedModel
+
+__all__ = ["OnnxRuntimeBackend"]
+
+# ORT reports allocation failure only as text inside a generic runtime error.
+_OOM_MARKERS = ("out of memory", "failed to allocate", "cudaerrormemoryallocation", "bad_alloc")
+
+
+class OnnxRuntimeBackend(Backend):
+    """fp32 ONNX graph run by ONNX Runtime. `device` "cpu" uses CPUExecutionProvider, "cuda" the CUDA one."""
+
+    name = "onnxruntime"
+
+    def __init__(self, model: LoadedModel, device: str, cache_dir: Path, precision: str = "fp32") -> None:
+        super().__init__(model, device, precision)
+        import onnxruntime as ort
+
+        if precision != "fp32":
+            # fp16 graphs would need a second export and a second parity check; TensorRT covers fp16 on GPU.
+            raise BackendUnavailable("onnxruntime backend runs fp32 only")
+        available = ort.get_available_providers()
+        wanted = "CUDAExecutionProvider" if device.startswith("cuda") else "CPUExecutionProvider"
+        if wanted not in available:
+            raise BackendUnavailable(f"onnxruntime has no {wanted} here (has {available})")
+        self._providers = [wanted] if wanted == "CPUExecutionProvider" else [wanted, "CPUExecutionProvider"]
+        self._cache_dir = Path(cache_dir)
+        self._session = None
+
+    def load(self) -> None:
+        import onnxruntime as ort
+
+        path = export_onnx(self.model, self._cache_dir)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Default intra-op threads = all cores; RETOUCH_ORT_THREADS lets a worker with several processes
+        # per machine avoid oversubscription.
+        threads = int(os.environ.get("RETOUCH_ORT_THREADS", "0"))
+        if threads > 0:
+            options.intra_op_num_threads = threads
+        self._session = ort.InferenceSession(str(path), sess_options=options, providers=self._providers)
+        self.onnx_path = path
+
+    def run(self, tiles: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
+        if self._session is None:
+            raise RuntimeError("OnnxRuntimeBackend.run before load()")
+        feeds = {INPUT_NAME: np.ascontiguousarray(tiles, dtype=np.float32)}
+        if masks is not None:
+            feeds[MASK_NAME] = np.ascontiguousarray(masks, dtype=np.float32)
+        try:
+            return self._session.run([OUTPUT_NAME], feeds)[0]
+        except Exception as exc:  # ORT raises its own pybind exception types; OOM is only in the text
+            if any(marker in str(exc).lower() for marker in _OOM_MARKERS):
+                raise DeviceOutOfMemory(f"onnxruntime {self.device}: {str(exc).splitlines()[0]}") from exc
+            raise
+
+    def close(self) -> None:
+        self._session = None

@@ -1,0 +1,61 @@
+"""PyTorch backend: CPU or CUDA, channels-last, inference_mode, fp16/bf16 on CUDA when the spec allows."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+
+from engines.backends.base import Backend
+from engines.errors import BackendUnavailable, DeviceOutOfMemory
+from engines.loaded import LoadedModel
+
+__all__ = ["TorchBackend"]
+
+_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+class TorchBackend(Backend):
+    """Runs the model's torch module directly. Precision other than fp32 is refused on CPU (slow, lossy)."""
+
+    name = "torch"
+
+    def __init__(self, model: LoadedModel, device: str = "cpu", precision: str = "fp32") -> None:
+        super().__init__(model, device, precision)
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise BackendUnavailable("torch backend: CUDA requested but torch.cuda.is_available() is False")
+        if not device.startswith("cuda") and precision != "fp32":
+            raise BackendUnavailable(f"torch backend: {precision} is only used on CUDA")
+        self._dtype = _DTYPES[precision]
+        self._module: torch.nn.Module | None = None
+
+    def load(self) -> None:
+        # A private copy: moving/casting in place would change the LoadedModel other backends export from.
+        module = copy.deepcopy(self.model.module).eval()
+        module = module.to(device=self.device, dtype=self._dtype)
+        # Channels-last lets cuDNN/oneDNN pick NHWC conv kernels (tensor cores on CUDA); harmless elsewhere.
+        self._module = module.to(memory_format=torch.channels_last)
+        for p in self._module.parameters():
+            p.requires_grad_(False)
+
+    def run(self, tiles: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
+        if self._module is None:
+            raise RuntimeError("TorchBackend.run before load()")
+        try:
+            with torch.inference_mode():
+                x = torch.from_numpy(np.ascontiguousarray(tiles)).to(self.device, self._dtype)
+                x = x.contiguous(memory_format=torch.channels_last)
+                args = [x]
+                if masks is not None:
+                    args.append(torch.from_numpy(np.ascontiguousarray(masks)).to(self.device, self._dtype))
+                y = self._module(*args)
+                return y.float().contiguous().cpu().numpy()
+        except torch.cuda.OutOfMemoryError as exc:
+            torch.cuda.empty_cache()
+            raise DeviceOutOfMemory(f"torch {self.device}: {exc}".splitlines()[0]) from exc
+
+    def close(self) -> None:
+        self._module = None
+        if self.device.startswith("cuda") and torch.cuda.is_available():
+            torch.cuda.empty_cache()
