@@ -163,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     enhance.add_argument("--scale", type=int, choices=[2, 4], default=None)
     enhance.add_argument("--model", default=None, help="registry id, weights path or s3:// URI")
     enhance.add_argument("--backend", choices=["auto", "torch", "onnxruntime", "tensorrt"], default=None)
+    enhance.add_argument("--canvas", default=None, metavar="W:H", help="fit to this canvas aspect, e.g. 1:1")
+    enhance.add_argument("--fit", choices=["outpaint", "pad", "blur"], default=None, help="how canvas bands are filled")
+    enhance.add_argument("--mask", type=Path, default=None, help="mask PNG (white = inpaint); one input only")
     enhance.set_defaults(func=cmd_enhance)
 
     register_engine_commands(sub)

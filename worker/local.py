@@ -10,7 +10,7 @@ from pathlib import Path
 from worker.engine_pool import EnginePool
 from worker.errors import RetouchError
 from worker.pipeline import Job, Request, image_steps, run_steps
-from worker.settings import load_settings
+from worker.settings import PolicySettings, load_settings
 
 
 def enhance_files(args: argparse.Namespace) -> int:
@@ -21,6 +21,12 @@ def enhance_files(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     request = Request(task=args.task, scale=args.scale, model=args.model, backend=args.backend)
+    overrides = {k: v for k, v in (("canvas_aspect", args.canvas), ("canvas_fit", args.fit)) if v}
+    policy = PolicySettings.model_validate({**settings.policy.model_dump(), **overrides})
+    if args.mask is not None and len(args.inputs) != 1:
+        print("retouch enhance: --mask applies to a single input", file=sys.stderr)
+        return 2
+    mask_data = args.mask.read_bytes() if args.mask is not None else None
     args.output.mkdir(parents=True, exist_ok=True)
     engines = EnginePool()
     failures: list[tuple[Path, str]] = []
@@ -33,7 +39,7 @@ def enhance_files(args: argparse.Namespace) -> int:
         for path in args.inputs:
             bar.set_description(path.name)
             try:
-                job = Job(limits=settings.limits, policy=settings.policy, request=request)
+                job = Job(limits=settings.limits, policy=policy, request=request, mask_data=mask_data)
                 job.data = _read(path, settings.limits.max_input_bytes)
                 run_steps(job, image_steps(engines, on_tiles), deadline=math.inf)
                 assert job.encoded is not None and job.extension is not None

@@ -70,7 +70,7 @@ def process_upload(record: ObjectCreated, ctx: WorkerContext, *, enqueued_at: fl
     settings = ctx.settings
     if enqueued_at is not None:
         metrics.queue_wait_seconds.observe(max(0.0, time.time() - enqueued_at))
-    job = Job(limits=settings.limits, policy=settings.policy, request=request or Request())
+    job = Job(limits=settings.limits, policy=settings.policy_for(record.bucket), request=request or Request())
     steps = object_steps(record, ctx.store, settings.storage, ctx.engines, progress=_log_progress(record))
     started = time.perf_counter()
     metrics.tasks_in_progress.inc()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -98,6 +98,25 @@ class PolicySettings(_Area):
     )
     sr_model: str | None = Field(default=None, description="Super-resolution model id, path or s3:// URI.")
     denoise_model: str | None = Field(default=None, description="Denoise model id, path or s3:// URI.")
+    inpaint_model: str | None = Field(default=None, description="Inpainting model id, path or s3:// URI.")
+    canvas_aspect: str | None = Field(
+        default=None, description="Fit every photo to this width:height canvas (e.g. 1:1, 4:5, 3:4); unset: keep."
+    )
+    canvas_fit: Literal["outpaint", "pad", "blur"] = Field(
+        default="outpaint", description="How the canvas's new bands are filled: generated, solid colour, blurred edge."
+    )
+    inpaint_rects: str | None = Field(
+        default=None, description="Regions to inpaint in every photo, 'x,y,w,h;...' (usually per bucket)."
+    )
+
+    @field_validator("canvas_aspect")
+    @classmethod
+    def _aspect_parses(cls, value: str | None) -> str | None:
+        if value is not None:
+            from worker.pipeline.canvas import parse_aspect
+
+            parse_aspect(value)
+        return value
 
 
 class MetricsSettings(_Area):
@@ -117,6 +136,15 @@ class IngestSettings(_Area):
     )
 
 
+class BucketPolicySettings(_Area):
+    """Per-bucket policy overrides, so one fleet serves marketplaces with different canvases."""
+
+    bucket_policies: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description='JSON: {"bucket": {"canvas_aspect": "1:1", ...}} overriding RETOUCH_* policy fields.',
+    )
+
+
 class SettingsError(ValueError):
     """Every invalid setting found at start-up, listed together."""
 
@@ -129,6 +157,14 @@ class Settings:
     policy: PolicySettings
     metrics: MetricsSettings
     ingest: IngestSettings
+    buckets: BucketPolicySettings
+
+    def policy_for(self, bucket: str) -> PolicySettings:
+        """The policy with this bucket's overrides applied (validated at start-up)."""
+        override = self.buckets.bucket_policies.get(bucket)
+        if not override:
+            return self.policy
+        return PolicySettings.model_validate({**self.policy.model_dump(), **override})
 
 
 AREAS = {
@@ -138,6 +174,7 @@ AREAS = {
     "policy": PolicySettings,
     "metrics": MetricsSettings,
     "ingest": IngestSettings,
+    "buckets": BucketPolicySettings,
 }
 
 
@@ -152,6 +189,17 @@ def load_settings() -> Settings:
             for item in error.errors():
                 field = str(item["loc"][0]) if item["loc"] else "?"
                 problems.append(f"RETOUCH_{field.upper()}: {item['msg']} (got {item.get('input')!r})")
+    if "policy" in built and "buckets" in built:
+        base = built["policy"].model_dump()
+        for bucket, override in built["buckets"].bucket_policies.items():  # type: ignore[attr-defined]
+            try:
+                PolicySettings.model_validate({**base, **override})
+            except ValidationError as error:
+                for item in error.errors():
+                    problems.append(f"RETOUCH_BUCKET_POLICIES[{bucket}].{item['loc'][0]}: {item['msg']}")
+            unknown = set(override) - set(PolicySettings.model_fields)
+            if unknown:
+                problems.append(f"RETOUCH_BUCKET_POLICIES[{bucket}]: unknown fields {sorted(unknown)}")
     if problems:
         raise SettingsError("invalid settings:\n  " + "\n  ".join(problems))
     return Settings(**built)  # type: ignore[arg-type]

@@ -32,8 +32,9 @@ def photo(width=96, height=64, seed=0) -> Image.Image:
     return Image.fromarray(np.clip(base + rng.normal(0, 2, base.shape), 0, 255).astype(np.uint8), "RGB")
 
 
-def run_image(data: bytes, request=Request(), **policy) -> Job:
-    job = Job(limits=LimitSettings(), policy=PolicySettings(target_short_side=128, **policy), request=request)
+def run_image(data: bytes, request: Request | None = None, **policy) -> Job:
+    job = Job(limits=LimitSettings(), policy=PolicySettings(target_short_side=128, **policy),
+              request=request or Request())
     job.data = data
     return run_steps(job, image_steps(FakeEngines()), deadline=math.inf)
 
@@ -139,8 +140,8 @@ def test_auto_plan_upscales_small_photos_and_denoises_noisy_large_ones():
     tiny = run_image(encode(photo(40, 30), "PNG"))
     assert [s.scale for s in tiny.plan.engines] == [4]
 
-    noisy = np.clip(np.asarray(photo(200, 160), dtype=np.float32) + np.random.default_rng(2).normal(0, 15, (160, 200, 3)),
-                    0, 255).astype(np.uint8)
+    noise = np.random.default_rng(2).normal(0, 15, (160, 200, 3))
+    noisy = np.clip(np.asarray(photo(200, 160), dtype=np.float32) + noise, 0, 255).astype(np.uint8)
     large = run_image(encode(Image.fromarray(noisy), "PNG"))
     assert [s.task for s in large.plan.engines] == ["denoise"]
     assert any("denoise" in line for line in large.plan.decisions)

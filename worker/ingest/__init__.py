@@ -20,6 +20,7 @@ from worker import PIPELINE_VERSION
 from worker.app import ENHANCE_TASK
 from worker.events import ObjectCreated, parse_notification
 from worker.metrics import get_metrics
+from worker.pipeline.masks import is_sidecar
 from worker.pipeline.objects import is_own_output
 from worker.settings import Settings
 
@@ -65,7 +66,8 @@ class Enqueuer:
 
     def wanted(self, record: ObjectCreated) -> bool:
         storage = self._settings.storage
-        return record.key.startswith(storage.input_prefix) and not is_own_output(record, storage)
+        return (record.key.startswith(storage.input_prefix) and not is_own_output(record, storage)
+                and not is_sidecar(record.key))
 
     def handle(self, payload: str | bytes | Mapping[str, Any], request: Mapping[str, Any] | None = None) -> EnqueueResult:
         """Enqueue every wanted record in `payload`. InvalidEvent propagates; broker errors propagate

@@ -1,7 +1,7 @@
 """The pipeline: ordered named steps over a `Job`, each timed, the deadline checked between them.
 
-Object flow:  dedupe -> fetch -> check_limits -> decode -> analyse -> plan -> enhance -> encode -> put
-Local files:  check_limits -> decode -> analyse -> plan -> enhance -> encode (the CLI reads and writes)
+Object flow:  dedupe -> fetch -> check_limits -> decode -> mask -> analyse -> plan -> enhance -> encode -> put
+Local files:  check_limits -> decode -> mask -> analyse -> plan -> enhance -> encode (the CLI reads and writes)
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from worker.pipeline.encode import encode
 from worker.pipeline.enhance import EngineProvider, Progress, enhance_step
 from worker.pipeline.job import Job, Request
 from worker.pipeline.limits import check_limits
+from worker.pipeline.masks import build_mask
 from worker.pipeline.objects import OutputLocation, dedupe_step, fetch_step, put_step
 from worker.pipeline.plan import plan
 from worker.pipeline.runner import Step, StepObserver, run_steps
@@ -27,6 +28,7 @@ def image_steps(engines: EngineProvider, progress: Progress | None = None) -> li
     return [
         Step("check_limits", check_limits),
         Step("decode", decode),
+        Step("mask", build_mask),
         Step("analyse", analyse),
         Step("plan", plan),
         enhance_step(engines, progress),

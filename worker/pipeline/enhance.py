@@ -9,6 +9,8 @@ from typing import Protocol
 import numpy as np
 
 from worker.errors import InvalidRequest, from_engine_error
+from worker.pipeline import canvas as canvas_ops
+from worker.pipeline.canvas import Canvas
 from worker.pipeline.job import DecodedImage, EngineRun, Job
 from worker.pipeline.runner import Step
 
@@ -22,7 +24,8 @@ class EngineLike(Protocol):
     backend_name: str
     device: str
 
-    def process(self, image: np.ndarray, progress: Callable[[int, int], None] | None = None) -> np.ndarray: ...
+    def process(self, image: np.ndarray, progress: Callable[[int, int], None] | None = None, *,
+                mask: np.ndarray | None = None) -> np.ndarray: ...
 
 
 class EngineProvider(Protocol):
@@ -31,7 +34,27 @@ class EngineProvider(Protocol):
         ...
 
 
+EXPECTED_ENGINE_TASK = {"super_resolution": "super_resolution", "denoise": "denoise", "inpaint": "inpaint",
+                        "outpaint": "inpaint"}
+
+
+def grow_canvas(pixels: np.ndarray, canvas: Canvas, fill: str) -> np.ndarray:
+    """The `canvas` step without an engine: solid border colour or blurred edges."""
+    return canvas_ops.pad(pixels, canvas) if fill == "pad" else canvas_ops.blur_extend(pixels, canvas)
+
+
+def outpaint_input(pixels: np.ndarray, canvas: Canvas) -> tuple[np.ndarray, np.ndarray]:
+    """The photo on the grown canvas (bands start as the border colour, transparent where there is alpha),
+    and the band mask the inpainting engine fills."""
+    height, width, channels = pixels.shape
+    fill = canvas_ops.border_colour(pixels)
+    if channels == 4:
+        fill[3] = 0.0  # a cut-out stays a cut-out: generated bands get colour, not opacity
+    return canvas_ops.place(pixels, canvas, fill), canvas.band_mask(height, width)
+
+
 def apply_engines(job: Job, provider: EngineProvider, progress: Progress | None = None) -> DecodedImage:
+    """Run the plan's steps in order over the decoded pixels (RGB, or RGBA with alpha kept apart)."""
     from engines.errors import EngineError
 
     assert job.image is not None and job.plan is not None
@@ -39,6 +62,14 @@ def apply_engines(job: Job, provider: EngineProvider, progress: Progress | None 
     pixels = image.rgb if image.alpha is None else np.concatenate([image.rgb, image.alpha[..., None]], axis=2)
     backend = job.request.backend or job.policy.backend
     for step in job.plan.engines:
+        if step.task == "canvas":
+            assert job.plan.canvas is not None
+            pixels = grow_canvas(pixels, job.plan.canvas, step.model)
+            continue
+        mask = job.mask if step.task == "inpaint" else None
+        if step.task == "outpaint":
+            assert job.plan.canvas is not None
+            pixels, mask = outpaint_input(pixels, job.plan.canvas)
         tiles = [0]
 
         def on_tiles(done: int, total: int, _model: str = step.model, _tiles: list[int] = tiles) -> None:
@@ -50,9 +81,12 @@ def apply_engines(job: Job, provider: EngineProvider, progress: Progress | None 
         try:
             engine = provider.get(step.model, backend)
             task = str(getattr(engine.spec, "task", step.task))
-            if task not in {"super_resolution", "denoise"}:
-                raise InvalidRequest(f"model {step.model!r} is a {task} engine, not {step.task}")
-            pixels = engine.process(pixels, progress=on_tiles)
+            if task != EXPECTED_ENGINE_TASK[step.task]:
+                raise InvalidRequest(f"model {step.model!r} is a {task} engine; {step.task} needs another")
+            if mask is not None:
+                pixels = engine.process(pixels, progress=on_tiles, mask=mask)
+            else:
+                pixels = engine.process(pixels, progress=on_tiles)
         except EngineError as error:
             raise from_engine_error(error) from error
         job.engine_runs.append(

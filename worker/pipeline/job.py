@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from worker.pipeline.canvas import Canvas
 from worker.settings import LimitSettings, PolicySettings
 
 TaskName = Literal["auto", "super_resolution", "denoise"]
@@ -71,7 +72,10 @@ class Analysis:
 
 @dataclass(frozen=True)
 class EngineStep:
-    task: Literal["super_resolution", "denoise"]
+    """One operation on the pixels. `inpaint` fills the request's mask; `outpaint` grows the canvas and
+    generates its bands; `canvas` grows it without an engine (`model` names the fill: pad or blur)."""
+
+    task: Literal["super_resolution", "denoise", "inpaint", "outpaint", "canvas"]
     model: str
     scale: int
 
@@ -82,6 +86,7 @@ class Plan:
     output_format: str  # jpeg | webp | png | avif
     quality: int
     decisions: tuple[str, ...]  # one human-readable line per decision, copied into the manifest
+    canvas: Canvas | None = None
 
     @property
     def scale(self) -> int:
@@ -111,6 +116,9 @@ class Job:
     request: Request = field(default_factory=Request)
     data: bytes | None = None
     source_etag: str | None = None
+    source_metadata: dict[str, str] = field(default_factory=dict)
+    mask_data: bytes | None = None  # a sidecar mask's bytes, when one was uploaded
+    mask: np.ndarray | None = None  # (H, W) float32, 1 = inpaint; built by the mask step
     header: Header | None = None
     image: DecodedImage | None = None
     analysis: Analysis | None = None

@@ -18,6 +18,7 @@ from worker import PIPELINE_VERSION
 from worker.errors import RetryableError
 from worker.events import ObjectCreated
 from worker.pipeline.job import Job
+from worker.pipeline.masks import sidecar_key
 from worker.pipeline.runner import Step
 from worker.settings import StorageSettings
 from worker.storage import ObjectInfo, ObjectStore, WriteConflict
@@ -83,6 +84,10 @@ def fetch_step(store: ObjectStore, record: ObjectCreated) -> Step:
             return
         job.data = stored.data
         job.source_etag = stored.info.etag or record.etag
+        job.source_metadata = dict(stored.info.metadata)
+        mask_key = sidecar_key(record.key)
+        if store.head(record.bucket, mask_key) is not None:
+            job.mask_data = store.get(record.bucket, mask_key, max_bytes=job.limits.max_input_bytes).data
 
     return Step("fetch", run)
 

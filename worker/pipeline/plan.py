@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from worker.errors import InvalidRequest
+from worker.pipeline.canvas import plan_canvas
 from worker.pipeline.job import Analysis, EngineStep, Job, Plan, Request
 from worker.settings import LimitSettings, PolicySettings
 
 # Registry ids of the built-in defaults (engines/models); a request or the policy can name others.
 DEFAULT_SR_MODELS = {2: "retouch-sr-x2-real", 4: "retouch-sr-x4-real"}
 DEFAULT_DENOISE_MODEL = "retouch-denoise"
+DEFAULT_INPAINT_MODEL = "retouch-inpaint"
 
 _FORMAT_BY_SOURCE = {"jpeg": "jpeg", "webp": "webp", "png": "png", "avif": "avif"}
 
@@ -39,11 +41,23 @@ def output_format(source_format: str, has_alpha: bool, policy: PolicySettings) -
 
 
 def make_plan(analysis: Analysis, request: Request, policy: PolicySettings, limits: LimitSettings,
-              source_format: str, has_alpha: bool) -> Plan:
+              source_format: str, has_alpha: bool, mask_pixels: int = 0) -> Plan:
+    """Order: inpaint the requested mask, denoise, grow the canvas (outpaint/pad/blur), super-resolve."""
     decisions: list[str] = []
     steps: list[EngineStep] = []
-    short, long = sorted((analysis.width, analysis.height))
-    pixels = analysis.width * analysis.height
+    inpaint_model = policy.inpaint_model or DEFAULT_INPAINT_MODEL
+    if mask_pixels:
+        decisions.append(f"inpaint {mask_pixels} masked pixels with {inpaint_model}")
+        steps.append(EngineStep("inpaint", inpaint_model, 1))
+
+    canvas = None
+    if policy.canvas_aspect:
+        canvas = plan_canvas(analysis.width, analysis.height, policy.canvas_aspect, policy.canvas_fit)
+        if canvas is None:
+            decisions.append(f"already {policy.canvas_aspect}: canvas kept")
+    width, height = (canvas.width, canvas.height) if canvas else (analysis.width, analysis.height)
+    short, long = sorted((width, height))
+    pixels = width * height
 
     wants_denoise = request.task == "denoise" or (
         request.task == "auto"
@@ -79,6 +93,15 @@ def make_plan(analysis: Analysis, request: Request, policy: PolicySettings, limi
         steps.append(EngineStep("denoise", model, 1))
     elif wants_denoise:
         decisions.append("noise/compression handled by the real-world super-resolution model")
+    if canvas is not None:
+        if canvas.fit == "outpaint":
+            steps.append(EngineStep("outpaint", inpaint_model, 1))
+            how = f"bands generated with {inpaint_model}"
+        else:
+            steps.append(EngineStep("canvas", canvas.fit, 1))
+            how = "bands padded with the border colour" if canvas.fit == "pad" else "bands blur-extended"
+        decisions.append(f"canvas {canvas.aspect}: {analysis.width}x{analysis.height} placed on "
+                         f"{canvas.width}x{canvas.height} at ({canvas.left},{canvas.top}), {how}")
     if scale > 1:
         model = request.model or policy.sr_model or DEFAULT_SR_MODELS[scale]
         steps.append(EngineStep("super_resolution", model, scale))
@@ -86,10 +109,12 @@ def make_plan(analysis: Analysis, request: Request, policy: PolicySettings, limi
 
     fmt = output_format(source_format, has_alpha, policy)
     decisions.append(f"encode as {fmt} quality {policy.output_quality}")
-    return Plan(engines=tuple(steps), output_format=fmt, quality=policy.output_quality, decisions=tuple(decisions))
+    return Plan(engines=tuple(steps), output_format=fmt, quality=policy.output_quality, decisions=tuple(decisions),
+                canvas=canvas)
 
 
 def plan(job: Job) -> None:
     assert job.analysis is not None and job.image is not None
+    mask_pixels = 0 if job.mask is None else int(job.mask.sum())
     job.plan = make_plan(job.analysis, job.request, job.policy, job.limits, job.image.source_format,
-                         job.image.alpha is not None)
+                         job.image.alpha is not None, mask_pixels)
