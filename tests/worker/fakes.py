@@ -22,11 +22,19 @@ class NearestEngine:
 
     def __init__(self, model: str) -> None:
         scale = 4 if "x4" in model else 2 if "x2" in model else 1
-        self.spec = FakeSpec(model, "denoise" if scale == 1 else "super_resolution", scale)
+        task = "inpaint" if "inpaint" in model else "denoise" if scale == 1 else "super_resolution"
+        self.spec = FakeSpec(model, task, scale)
 
-    def process(self, image, progress=None):
+    def process(self, image, progress=None, *, mask=None):
         if progress:
             progress(1, 1)
+        if self.spec.task == "inpaint":
+            # Fill with the mean unmasked colour, as the engine contract composites: mask * fill + rest.
+            assert mask is not None and mask.shape == image.shape[:2]
+            filled = image.copy()
+            filled[..., :3][mask > 0] = image[..., :3][mask == 0].mean(axis=0)
+            return filled
+        assert mask is None
         s = self.spec.scale
         return np.repeat(np.repeat(image, s, axis=0), s, axis=1)
 
