@@ -189,8 +189,9 @@ def load_settings() -> Settings:
             for item in error.errors():
                 field = str(item["loc"][0]) if item["loc"] else "?"
                 problems.append(f"RETOUCH_{field.upper()}: {item['msg']} (got {item.get('input')!r})")
-    if "policy" in built and "buckets" in built:
-        base = built["policy"].model_dump()
+    if "buckets" in built:
+        # Checked over the environment's policy, or over the defaults when that is invalid itself.
+        base = built["policy"].model_dump() if "policy" in built else {}
         for bucket, override in built["buckets"].bucket_policies.items():  # type: ignore[attr-defined]
             try:
                 PolicySettings.model_validate({**base, **override})

@@ -83,10 +83,11 @@ class Stack:
     def sqs(self):
         return boto3.client("sqs", endpoint_url=self.endpoint, region_name="us-east-1")
 
-    def start_worker(self) -> None:
+    def start_worker(self, concurrency: int = 1) -> None:
         log = open(self.log_path, "wb")
-        self.worker = subprocess.Popen([sys.executable, "-m", "worker.cli", "worker", "--loglevel", "INFO"],
-                                       env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.worker = subprocess.Popen(
+            [sys.executable, "-m", "worker.cli", "worker", "--loglevel", "INFO", "--concurrency", str(concurrency)],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT)
 
     def metrics(self) -> str:
         return urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).read().decode()

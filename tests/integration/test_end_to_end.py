@@ -60,9 +60,9 @@ def assert_each_output_written_once(stack, expected: int) -> None:
 
 @pytest.mark.parametrize("broker", ["redis", "rabbitmq"])
 def test_twenty_uploads_become_twenty_outputs(make_stack, broker):
-    # Given a worker process on a real broker and the SQS ingester
+    # Given a worker with two pool processes (metrics from both must add up) and the SQS ingester
     stack = make_stack(broker)
-    stack.start_worker()
+    stack.start_worker(concurrency=2)
     start_ingester(stack)
     # When 20 photos are uploaded
     for index in range(UPLOADS):
