@@ -177,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for chatty in ("onnxscript", "onnx_ir", "torch.onnx", "botocore", "urllib3", "werkzeug"):
+        # Their INFO lines (graph passes, HTTP requests) drown the worker's own; warnings still show.
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
     from worker.settings import SettingsError
 
     try:
