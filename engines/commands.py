@@ -1,0 +1,270 @@
+"""`retouch models list` and `retouch bench`: argparse subcommands the worker CLI mounts via `register()`.
+
+Heavy imports (torch, onnxruntime) happen inside the handlers, so building the CLI stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["BenchResult", "register"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the `models` and `bench` subcommands; each sets `func(args) -> int`."""
+    models = subparsers.add_parser("models", help="inspect the engine registry")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    listing = models_sub.add_parser("list", help="print every registered engine as a table")
+    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    listing.set_defaults(func=_models_list)
+
+    bench = subparsers.add_parser("bench", help="measure engine throughput and peak memory per backend")
+    bench.add_argument("--sizes", default="256,512", help="comma-separated square input sides in pixels")
+    bench.add_argument("--engines", default=None,
+                       help="comma-separated registry ids or weights paths (default: every registered engine)")
+    bench.add_argument("--backends", default=None,
+                       help="comma-separated backends (default: every one available here)")
+    bench.add_argument("--repeat", type=int, default=3, help="timed runs per size (the median is reported)")
+    bench.add_argument("--random-init", action="store_true",
+                       help="use randomly initialised built-in networks when their weights are not shipped "
+                            "(speed and memory do not depend on the weight values)")
+    bench.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    bench.add_argument("--cache-dir", type=Path, default=None, help="ONNX/TensorRT cache (default: RETOUCH_CACHE_DIR)")
+    bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    bench.set_defaults(func=_bench)
+
+
+# -- models list ---------------------------------------------------------------------------------------
+
+
+def _available_backends() -> list[str]:
+    import onnxruntime  # noqa: F401 - a hard dependency; imported to fail loudly if broken
+
+    from engines.backends.tensorrt_backend import tensorrt_available
+
+    return ["torch", "onnxruntime"] + (["tensorrt"] if tensorrt_available() else [])
+
+
+def _weights_state(spec: Any) -> str:
+    from engines.weights_io import WEIGHTS_DIR, sha256_file
+
+    ref = spec.weights
+    if ref.is_s3:
+        return f"s3 {(ref.sha256 or 'unpinned')[:12]}"
+    path = Path(ref.file) if Path(ref.file).is_absolute() else WEIGHTS_DIR / ref.file
+    if not path.is_file():
+        return "missing"
+    if ref.sha256 is None:
+        return "present, unpinned"
+    return f"ok {ref.sha256[:12]}" if sha256_file(path) == ref.sha256 else "SHA256 MISMATCH"
+
+
+def _param_count(spec: Any) -> int | None:
+    from engines.archs import ARCHS
+
+    if spec.architecture not in ARCHS:
+        return None
+    net = ARCHS[spec.architecture](**spec.arch_params)
+    return sum(p.numel() for p in net.parameters())
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _models_list(args: argparse.Namespace) -> int:
+    from engines.registry import builtin_registry
+
+    registry = builtin_registry()
+    backends = ",".join(_available_backends())
+    rows = []
+    for spec in registry:
+        params = _param_count(spec)
+        rows.append({
+            "id": spec.id, "task": spec.task.value, "scale": spec.scale,
+            "params": params, "backends": backends, "weights": _weights_state(spec),
+            "tile": f"{spec.tile_size}/{spec.tile_overlap}", "default": registry.default_for(spec.task, spec.scale).id == spec.id,
+        })
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        headers = ["id", "task", "scale", "params", "backends", "weights", "tile/overlap", "default"]
+        print(_table(headers, [[r["id"], r["task"], f"x{r['scale']}", f"{r['params']:,}" if r["params"] else "?",
+                                r["backends"], r["weights"], r["tile"], "*" if r["default"] else ""] for r in rows]))
+    return 0
+
+
+# -- bench ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """One measurement: input megapixels per second (median of `repeat` runs) and peak memory in MiB."""
+
+    engine: str
+    backend: str
+    device: str
+    precision: str
+    size: int
+    seconds: float
+    megapixels_per_s: float
+    peak_mib: float
+    memory_kind: str  # "rss_delta" on CPU, "cuda_max_allocated" on CUDA
+    weights: str  # "shipped" or "random"
+
+
+def _rss_bytes() -> int:
+    # /proc is Linux-only, which is where workers run; psutil would be one more dependency for one number.
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class _PeakRss:
+    """Sample RSS every few milliseconds in a thread; `peak_delta` is the max above the starting RSS."""
+
+    def __init__(self, interval: float = 0.005) -> None:
+        self._interval = interval
+        self._stop = threading.Event()
+        self.start_rss = _rss_bytes()
+        self.peak = self.start_rss
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _rss_bytes())
+            self._stop.wait(self._interval)
+
+    def __enter__(self) -> _PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss_bytes())
+
+    @property
+    def peak_delta(self) -> int:
+        return self.peak - self.start_rss
+
+
+def _measure(engine: Any, image: Any, repeat: int) -> tuple[float, float, str]:
+    import numpy as np
+    import torch
+
+    engine.process(image)  # warm-up at this size (allocators, ORT shape-specific plans)
+    on_cuda = engine.device.startswith("cuda")
+    times = []
+    if on_cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            engine.process(image)
+            torch.cuda.synchronize()
+            times.append(time.perf_counter() - t0)
+        return float(np.median(times)), torch.cuda.max_memory_allocated() / 2**20, "cuda_max_allocated"
+    with _PeakRss() as peak:
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            engine.process(image)
+            times.append(time.perf_counter() - t0)
+    return float(np.median(times)), peak.peak_delta / 2**20, "rss_delta"
+
+
+def _load_for_bench(model: str, random_init: bool, cache_dir: Path | None) -> tuple[Any, str]:
+    from engines.errors import WeightsError
+    from engines.registry import builtin_registry
+    from engines.session import load_model
+
+    registry = builtin_registry()
+    try:
+        return load_model(model, registry=registry, cache_dir=cache_dir), "shipped"
+    except WeightsError:
+        if not (random_init and model in registry):
+            raise
+    import torch
+
+    from engines.archs import ARCHS
+    from engines.loaded import CallAdapter, LoadedModel, state_dict_sha256
+
+    spec = registry.get(model)
+    torch.manual_seed(0)
+    net = ARCHS[spec.architecture](**spec.arch_params).eval()
+    return LoadedModel(spec=spec, module=CallAdapter(net), weights_sha256=state_dict_sha256(net)), "random"
+
+
+def run_bench(engines: Sequence[str], backends: Sequence[str], sizes: Sequence[int], *, repeat: int = 3,
+              random_init: bool = False, device: str | None = None, cache_dir: Path | None = None,
+              log: Callable[[str], None] = lambda _m: None) -> list[BenchResult | dict[str, str]]:
+    """Benchmark each engine x backend x size; failures are returned as {"engine", "backend", "error"} rows."""
+    import numpy as np
+
+    from engines.errors import EngineError
+    from engines.session import Engine
+
+    results: list[BenchResult | dict[str, str]] = []
+    rng = np.random.default_rng(0)
+    for model in engines:
+        try:
+            loaded, weights = _load_for_bench(model, random_init, cache_dir)
+        except EngineError as exc:
+            results.append({"engine": model, "backend": "-", "error": f"{exc.reason}: {exc}"})
+            continue
+        for backend in backends:
+            try:
+                engine = Engine(loaded, backend=backend, device=device, cache_dir=cache_dir)
+            except EngineError as exc:
+                results.append({"engine": model, "backend": backend, "error": f"{exc.reason}: {exc}"})
+                continue
+            with engine:
+                for size in sizes:
+                    log(f"bench {model} {backend} {size}x{size}")
+                    image = rng.random((size, size, 3), dtype=np.float32)
+                    seconds, peak, kind = _measure(engine, image, repeat)
+                    results.append(BenchResult(model, engine.backend_name, engine.device, engine.precision, size,
+                                               seconds, size * size / 1e6 / seconds, peak, kind, weights))
+    return results
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from engines.registry import builtin_registry
+
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    engines = [e.strip() for e in args.engines.split(",")] if args.engines else [s.id for s in builtin_registry()]
+    backends = [b.strip() for b in args.backends.split(",")] if args.backends else _available_backends()
+    results = run_bench(engines, backends, sizes, repeat=max(1, args.repeat), random_init=args.random_init,
+                        device=args.device, cache_dir=args.cache_dir,
+                        log=lambda m: print(m, file=sys.stderr, flush=True))
+    measured = [r for r in results if isinstance(r, BenchResult)]
+    errors = [r for r in results if isinstance(r, dict)]
+    if args.json:
+        print(json.dumps({"results": [asdict(r) for r in measured], "errors": errors}, indent=2))
+        return 0 if measured else 1
+    torch_speed = {(r.engine, r.size): r.megapixels_per_s for r in measured if r.backend == "torch"}
+    rows = []
+    for r in measured:
+        ref = torch_speed.get((r.engine, r.size))
+        ratio = f"{r.megapixels_per_s / ref:.2f}" if ref else "-"
+        rows.append([r.engine, r.backend, r.device, r.precision, f"{r.size}x{r.size}", f"{r.seconds * 1000:.0f}",
+                     f"{r.megapixels_per_s:.3f}", ratio, f"{r.peak_mib:.0f} ({r.memory_kind})", r.weights])
+    print(_table(["engine", "backend", "device", "precision", "input", "ms", "in MP/s", "vs torch", "peak MiB",
+                  "weights"], rows))
+    for e in errors:
+        print(f"skipped {e['engine']} on {e['backend']}: {e['error']}")
+    return 0 if measured else 1
