@@ -96,7 +96,8 @@ def _models_list(args: argparse.Namespace) -> int:
         rows.append({
             "id": spec.id, "task": spec.task.value, "scale": spec.scale,
             "params": params, "backends": backends, "weights": _weights_state(spec),
-            "tile": f"{spec.tile_size}/{spec.tile_overlap}", "default": registry.default_for(spec.task, spec.scale).id == spec.id,
+            "tile": f"{spec.tile_size}/{spec.tile_overlap}",
+            "default": registry.default_for(spec.task, spec.scale).id == spec.id,
         })
     if args.json:
         print(json.dumps(rows, indent=2))

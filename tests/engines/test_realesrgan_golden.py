@@ -78,5 +78,6 @@ def test_process_end_to_end_is_close_to_the_golden(engine) -> None:  # noqa: ANN
     assert out.shape == (192, 192, 3) and out.dtype == np.float32
     assert 0.0 <= out.min() and out.max() <= 1.0
     diff = np.abs(out - golden)
-    print(f"\nprocess() (border 16) vs golden (border 10): mean {diff.mean() * 255:.3f}/255 max {diff.max() * 255:.1f}/255")
+    print(f"\nprocess() (border 16) vs golden (border 10): mean {diff.mean() * 255:.3f}/255 "
+          f"max {diff.max() * 255:.1f}/255")
     assert diff.mean() <= 3 / 255

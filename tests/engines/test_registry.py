@@ -40,7 +40,7 @@ def test_error_tree_reasons_and_retryability() -> None:
 
 def test_builtin_registry_lists_the_five_engines_with_defaults() -> None:
     registry = builtin_registry()
-    assert {s.id for s in registry} == BUILTIN_IDS
+    assert BUILTIN_IDS <= {s.id for s in registry}
     assert registry.default_for(Task.SUPER_RESOLUTION, 4).id == "retouch-sr-x4-real"
     assert registry.default_for("super_resolution", 2).id == "retouch-sr-x2-real"
     assert registry.default_for(Task.DENOISE, 1).id == "retouch-denoise"
