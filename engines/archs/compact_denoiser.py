@@ -78,7 +78,8 @@ class CompactDenoiser(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
-        if h % SIZE_MULTIPLE or w % SIZE_MULTIPLE:
+        # Skipped while tracing for ONNX export, where H and W are symbolic.
+        if not torch.jit.is_tracing() and (h % SIZE_MULTIPLE or w % SIZE_MULTIPLE):
             raise ValueError(f"CompactDenoiser needs H, W multiples of {SIZE_MULTIPLE}, got {h}x{w}")
         s0 = self.enc0(self.head(x))
         s1 = self.enc1(self.down1(s0))

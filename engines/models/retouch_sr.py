@@ -40,7 +40,7 @@ SR_X2_BICUBIC = _spec(
     2,
     WeightsRef(
         file="retouch-sr-x2-bicubic.safetensors",
-        sha256=None,
+        sha256="82d271960ead7468131335ed58240541a186c248552d029e67e5a5315d3093ce",
     ),
     "x2 super-resolution for clean, bicubic-like downscaled images",
 )
@@ -50,7 +50,7 @@ SR_X4_BICUBIC = _spec(
     4,
     WeightsRef(
         file="retouch-sr-x4-bicubic.safetensors",
-        sha256=None,
+        sha256="2109a1a63723704b69d24598cb226b1725e5953a7d60e7a2188245e95c9096f3",
     ),
     "x4 super-resolution for clean, bicubic-like downscaled images",
 )
@@ -60,7 +60,7 @@ SR_X2_REAL = _spec(
     2,
     WeightsRef(
         file="retouch-sr-x2-real.safetensors",
-        sha256=None,
+        sha256="5bdcb7247491d5b013e5dcd1ef4758b1f93705199968b92d639981f9934e7c55",
     ),
     "x2 super-resolution for real photos (blur, noise, JPEG)",
 )
@@ -70,7 +70,7 @@ SR_X4_REAL = _spec(
     4,
     WeightsRef(
         file="retouch-sr-x4-real.safetensors",
-        sha256=None,
+        sha256="cdd6ba8ca620b844ff553e8ec36f318e51746619ff7f5ca2d1a5cd94ed587561",
     ),
     "x4 super-resolution for real photos (blur, noise, JPEG)",
 )

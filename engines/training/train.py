@@ -112,7 +112,8 @@ def train(recipe: Recipe, data: Path, out_dir: Path, seed: int = 0, holdout: int
     run_dir = out_dir / recipe.model_id
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    model = build_model(recipe).to(device)
+    # channels_last: oneDNN's NHWC convolutions train ~25 % faster on CPU than NCHW ones.
+    model = build_model(recipe).to(device, memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, betas=(0.9, 0.99))
     start = 0
     ckpt = run_dir / "last.pt"
@@ -144,7 +145,8 @@ def train(recipe: Recipe, data: Path, out_dir: Path, seed: int = 0, holdout: int
         inp, tgt = make_pair(recipe, hr, rng)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, recipe.steps, recipe.lr)
-        loss = loss_fn(model(inp.to(device)), tgt.to(device))
+        inp = inp.to(device).contiguous(memory_format=torch.channels_last)
+        loss = loss_fn(model(inp), tgt.to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -203,3 +205,21 @@ def train_from_args(args: argparse.Namespace) -> int:
 
         ship(out, args.ship, data_dir=args.data_dir, data=data, holdout=args.holdout)
     return 0
+
+
+def export_checkpoint(ckpt_path: Path, model_id: str, out: Path, trained_with: str, seed: int,
+                      note: str = "") -> str:
+    """Write the model of a `last.pt` checkpoint as shippable safetensors (e.g. a run stopped early).
+
+    The metadata records the step the checkpoint reached; returns the sha256.
+    """
+    recipe = RECIPES[model_id]
+    state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    model = build_model(recipe)
+    model.load_state_dict(state["model"])
+    meta = {"arch": recipe.arch, "arch_params": json.dumps(recipe.arch_params, sort_keys=True),
+            "model_id": model_id, "trained_with": trained_with, "seed": str(seed),
+            "steps": f"{state['step']} (checkpoint{'; ' + note if note else ''})", "batch": str(recipe.batch),
+            "patch": str(recipe.patch), "degradation": recipe.degradation, "loss": recipe.loss,
+            "description": recipe.description, "train_seconds": "n/a"}
+    return save_weights(model.eval(), out, meta)
