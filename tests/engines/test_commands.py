@@ -1,0 +1,59 @@
+"""`retouch models list` and `retouch bench` through the argparse wiring the worker CLI uses."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from engines.commands import register
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="retouch")
+    register(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(argv)
+
+
+def test_models_list_prints_the_registry(capsys: pytest.CaptureFixture[str]) -> None:
+    args = _parse(["models", "list"])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    header = out.splitlines()[0]
+    for column in ("id", "task", "scale", "params", "backends", "weights"):
+        assert column in header
+    for model_id in ("retouch-sr-x4-real", "retouch-sr-x2-bicubic", "retouch-denoise"):
+        assert model_id in out
+    assert "torch,onnxruntime" in out
+
+
+def test_models_list_json(capsys: pytest.CaptureFixture[str]) -> None:
+    args = _parse(["models", "list", "--json"])
+    assert args.func(args) == 0
+    rows = json.loads(capsys.readouterr().out)
+    by_id = {r["id"]: r for r in rows}
+    assert by_id["retouch-sr-x4-real"]["default"] is True
+    assert by_id["retouch-denoise"]["params"] > 0
+
+
+def test_bench_prints_a_table(capsys: pytest.CaptureFixture[str], tmp_path) -> None:  # noqa: ANN001
+    args = _parse(["bench", "--sizes", "32", "--engines", "retouch-sr-x2-bicubic", "--backends", "torch",
+                   "--repeat", "1", "--random-init", "--cache-dir", str(tmp_path)])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "in MP/s" in out and "peak MiB" in out
+    assert "retouch-sr-x2-bicubic" in out and "32x32" in out
+
+
+def test_bench_json_and_errors(capsys: pytest.CaptureFixture[str], tmp_path) -> None:  # noqa: ANN001
+    args = _parse(["bench", "--sizes", "32", "--engines", "retouch-denoise,nope", "--backends", "torch,tensorrt",
+                   "--repeat", "1", "--random-init", "--json", "--cache-dir", str(tmp_path)])
+    assert args.func(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    (result,) = report["results"]
+    assert result["engine"] == "retouch-denoise" and result["backend"] == "torch"
+    assert result["megapixels_per_s"] > 0 and result["memory_kind"] == "rss_delta"
+    reasons = {(e["engine"], e["backend"]): e["error"] for e in report["errors"]}
+    assert reasons[("nope", "-")].startswith("unknown_engine")
+    assert reasons[("retouch-denoise", "tensorrt")].startswith("backend_unavailable")
