@@ -48,8 +48,6 @@ osd pool default pgp num = 8
 # memstore: objects in RAM; fast to create, gone on stop.
 osd objectstore = memstore
 memstore device bytes = 1073741824
-osd max object name len = 256
-osd max object namespace len = 64
 CONF
 
 ceph_() { ceph -c "$conf" --connect-timeout 10 "$@"; }
