@@ -18,7 +18,13 @@ def create_app(settings: Settings | None = None) -> Celery:
     settings = settings or load_settings()
     broker = settings.broker
     deadline = settings.limits.task_deadline_seconds
-    app = Celery("retouch", broker=broker.resolved_broker_url(), set_as_current=False)
+    url = broker.resolved_broker_url()
+    app = Celery("retouch", broker=url, set_as_current=False)
+    transport_options = {}
+    if url.startswith(("redis", "rediss", "sqs")):
+        # These redeliver un-acked messages after the visibility timeout; it must outlast the longest task.
+        # (AMQP redelivers on connection loss; the SQLAlchemy transport takes no such option.)
+        transport_options["visibility_timeout"] = int(max(3600, 2 * deadline))
     app.conf.update(
         # At-least-once: ack after the task ran, requeue when the pool process dies mid-task.
         task_acks_late=True,
@@ -31,8 +37,7 @@ def create_app(settings: Settings | None = None) -> Celery:
         task_serializer="json",
         accept_content=["json"],
         task_ignore_result=True,
-        # Redis/SQS redeliver un-acked messages after this; it must outlast the longest task.
-        broker_transport_options={"visibility_timeout": int(max(3600, 2 * deadline))},
+        broker_transport_options=transport_options,
         # Backstops beyond the pipeline's own deadline check (which runs between steps).
         task_soft_time_limit=deadline + 60,
         task_time_limit=deadline + 120,
