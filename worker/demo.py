@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -152,6 +153,12 @@ def _report(s3, uploads, manifests, output: Path, elapsed: float) -> bool:
               f"{engines:<34} {seconds:7.2f}")
         body = s3.get_object(Bucket=out["bucket"], Key=out["key"])["Body"].read()
         (output / Path(out["key"]).name).write_bytes(body)
+    timings = [m["timings_seconds"] for m in manifests.values() if "timings_seconds" in m]
+    if timings:
+        stages = {stage for t in timings for stage in t}
+        medians = {stage: statistics.median(t[stage] for t in timings if stage in t) for stage in stages}
+        order = sorted(medians, key=lambda stage: list(timings[0]).index(stage) if stage in timings[0] else 99)
+        print("per-stage medians: " + ", ".join(f"{stage} {medians[stage]:.3f} s" for stage in order))
     print(f"\n{len(manifests)}/{len(uploads)} done in {elapsed:.1f} s end to end; "
           f"outputs in s3://{BUCKET}/enhanced/incoming/ and downloaded to {output.resolve()}")
     return ok

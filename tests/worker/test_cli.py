@@ -1,0 +1,43 @@
+"""`retouch enhance` on local files: outputs named after inputs, one line per failure, exit 1, no traceback."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from worker.cli import main
+
+
+@pytest.mark.slow
+def test_enhance_writes_outputs_and_reports_failures(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("RETOUCH_CACHE_DIR", str(tmp_path / "cache"))
+    good = tmp_path / "shoe.png"
+    rng = np.random.default_rng(0)
+    Image.fromarray((rng.random((24, 32, 3)) * 255).astype(np.uint8)).save(good)
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not a photo")
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+
+    code = main(["enhance", str(good), str(bad), str(empty), "--output", str(tmp_path / "out"),
+                 "--task", "super_resolution", "--scale", "2", "--model", "retouch-sr-x2-bicubic",
+                 "--backend", "torch"])
+
+    assert code == 1
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert sorted(lines) == sorted([f"{bad}: not_an_image: not an image Pillow can identify",
+                                    f"{empty}: empty_object: object is empty (0 bytes)"])
+    with Image.open(io.BytesIO((tmp_path / "out" / "shoe.png").read_bytes())) as out:
+        assert out.size == (64, 48)
+
+
+def test_enhance_all_good_exits_zero_and_unknown_model_is_a_clean_failure(tmp_path, capsys):
+    good = tmp_path / "a.png"
+    Image.new("RGB", (8, 8)).save(good)
+    code = main(["enhance", str(good), "--output", str(tmp_path / "out"), "--model", "no-such-model",
+                 "--task", "super_resolution", "--scale", "2"])
+    assert code == 1
+    assert capsys.readouterr().out.startswith(f"{good}: unknown_engine:")
