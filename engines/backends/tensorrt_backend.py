@@ -25,7 +25,7 @@ from engines.backends.onnx_export import INPUT_NAME, MASK_NAME, OUTPUT_NAME, exp
 from engines.errors import BackendUnavailable, DeviceOutOfMemory
 from engines.loaded import LoadedModel
 from engines.spec import ModelSpec
-from engines.tiling import DEFAULT_BORDER, min_tile_size
+from engines.tiling import DEFAULT_BORDER
 
 __all__ = [
     "OptimizationProfile",
@@ -48,8 +48,8 @@ class OptimizationProfile:
     """min/opt/max NCHW shapes for the "input" tensor (and "mask", with 1 channel, when inpainting).
 
     Every tile the shared tiler can produce must fall inside [min, max]: H and W from the smallest padded
-    image (1 pixel + 2 * border, rounded up to size_multiple) or the OOM floor, whichever is smaller, up
-    to tile_size; batch from 1 to max_batch. opt is the shape big images actually use.
+    image (1 pixel + 2 * border, rounded up to size_multiple) up to tile_size; batch from 1 to max_batch.
+    opt is the shape big images mostly use.
     """
 
     min: tuple[int, int, int, int]
@@ -72,9 +72,9 @@ def profile_for(spec: ModelSpec, max_batch: int = 4, opt_batch: int | None = Non
     """The optimisation profile covering every tile shape `engines.tiling.plan_tiles` makes for `spec`."""
     m = spec.size_multiple
     border = min(spec.tile_overlap, DEFAULT_BORDER)
-    smallest_image = _round_up(max(1 + 2 * border, spec.min_size), m)
-    floor = min_tile_size(spec.tile_overlap, m, min_size=spec.min_size)
-    low = max(m, min(smallest_image, floor))
+    # The smallest tile is a 1-pixel image plus its border: every balanced or OOM-halved tile is larger
+    # (they keep 2 * margin + feather >= 2 * border + 1 of overlap).
+    low = max(m, _round_up(max(1 + 2 * border, spec.min_size), m))
     top = spec.tile_size // m * m
     opt_batch = max_batch if opt_batch is None else opt_batch
     if not 1 <= opt_batch <= max_batch:

@@ -113,13 +113,13 @@ def test_out_of_memory_halves_tiles_then_gives_up(random_models: dict) -> None:
     engine = Engine(model, backend="torch", device="cpu", warm_up=False)
     image = np.random.default_rng(4).random((300, 300, 3), dtype=np.float32)
     expected = engine.process(image)
-    # Given a device that only fits 128-px tiles, when processing, then tiles shrink 256 -> 128 and the
+    # Given a device that only fits 128-px tiles, when processing, then tiles shrink below 128 and the
     # result is unchanged (tiling is exact for this model).
     flaky = _FlakyBackend(TorchBackend(model, "cpu"), limit=128)
     flaky.load()
     engine._backend = flaky
     np.testing.assert_allclose(engine.process(image), expected, atol=1e-5)
-    assert 256 in flaky.sizes and max(flaky.sizes[-1:]) <= 128
+    assert flaky.sizes[0] > 128 and flaky.sizes[-1] <= 128
     # Given a device that fits nothing, then DeviceOutOfMemory (retryable) after reaching the floor.
     engine._backend = _FlakyBackend(TorchBackend(model, "cpu"), limit=0)
     engine._backend.load()
