@@ -109,6 +109,29 @@ def cmd_ingest_webhook(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ingest_amqp(args: argparse.Namespace) -> int:
+    from worker.ingest import Enqueuer
+    from worker.ingest.amqp import AmqpIngester
+    from worker.metrics import serve_metrics
+
+    settings, app = _ingest_app()
+    ingest = settings.ingest
+    url = args.url or ingest.amqp_url
+    if not url:
+        print("retouch ingest amqp: give --url or set RETOUCH_AMQP_URL", file=sys.stderr)
+        return 2
+    serve_metrics(args.metrics_port, settings.metrics.metrics_addr, role="ingester")
+    ingester = AmqpIngester(Enqueuer(app, settings, source="amqp"), url,
+                            exchange=args.exchange or ingest.amqp_exchange,
+                            routing_key=args.routing_key or ingest.amqp_routing_key,
+                            queue=args.queue or ingest.amqp_queue)
+    try:
+        ingester.run()
+    except KeyboardInterrupt:
+        ingester.stop()
+    return 0
+
+
 def cmd_enhance(args: argparse.Namespace) -> int:
     from worker.local import enhance_files
 
@@ -123,7 +146,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from engines.commands import register as register_engine_commands
-
     from engines.training.commands import register as register_training_commands
 
     parser = argparse.ArgumentParser(prog="retouch", description=__doc__)
@@ -145,16 +167,26 @@ def build_parser() -> argparse.ArgumentParser:
     worker.set_defaults(func=cmd_worker)
 
     ingest = sub.add_parser("ingest", help="turn bucket notifications into tasks")
+    ingest_metrics_port = int(os.environ.get("RETOUCH_METRICS_PORT") or 9109)
+    metrics_help = "port of the ingester's /metrics (default RETOUCH_METRICS_PORT, else 9109)"
     ingest_sub = ingest.add_subparsers(dest="source", required=True)
     sqs = ingest_sub.add_parser("sqs", help="long-poll an SQS queue of S3 notifications")
     sqs.add_argument("--queue-url", default=None)
-    sqs.add_argument("--metrics-port", type=int, default=9109)
+    sqs.add_argument("--metrics-port", type=int, default=ingest_metrics_port, help=metrics_help)
     sqs.set_defaults(func=cmd_ingest_sqs)
     webhook = ingest_sub.add_parser("webhook", help="receive MinIO / Ceph RGW notifications over HTTP")
     webhook.add_argument("--port", type=int, default=8080)
     webhook.add_argument("--host", default="0.0.0.0")
-    webhook.add_argument("--metrics-port", type=int, default=9109)
+    webhook.add_argument("--metrics-port", type=int, default=ingest_metrics_port, help=metrics_help)
     webhook.set_defaults(func=cmd_ingest_webhook)
+
+    amqp = ingest_sub.add_parser("amqp", help="consume RGW / MinIO notifications published to RabbitMQ")
+    amqp.add_argument("--url", default=None, help="default RETOUCH_AMQP_URL")
+    amqp.add_argument("--exchange", default=None, help="default RETOUCH_AMQP_EXCHANGE")
+    amqp.add_argument("--routing-key", default=None, help="default RETOUCH_AMQP_ROUTING_KEY")
+    amqp.add_argument("--queue", default=None, help="default RETOUCH_AMQP_QUEUE")
+    amqp.add_argument("--metrics-port", type=int, default=ingest_metrics_port, help=metrics_help)
+    amqp.set_defaults(func=cmd_ingest_amqp)
 
     enhance = sub.add_parser("enhance", help="enhance local image files")
     enhance.add_argument("inputs", nargs="+", type=Path, metavar="INPUT")

@@ -6,8 +6,9 @@ Accepted shapes, as they reach an SQS queue or a webhook:
 - MinIO webhook/AMQP payloads (same `Records` schema plus `EventName`/`Key`, event names prefixed `s3:`);
 - Ceph RGW notifications (same `Records` schema, `eventSource: "ceph:s3"`).
 
-Keys in the `Records` schema are URL-encoded with `+` for spaces ("red flower.jpg" arrives as
-"red+flower.jpg"), so they go through `unquote_plus`. EventBridge carries keys as stored.
+Keys in the AWS and MinIO `Records` schema are URL-encoded with `+` for spaces ("red flower.jpg" arrives
+as "red+flower.jpg"), so they go through `unquote_plus`. Ceph RGW (seen on 16.2) and EventBridge carry
+keys as stored.
 """
 
 from __future__ import annotations
@@ -118,7 +119,9 @@ def _parse_records(records: list[Any]) -> ParsedNotification:
             s3 = record["s3"]
             bucket = s3["bucket"]["name"]
             obj = s3["object"]
-            key = unquote_plus(obj["key"])
+            # AWS and MinIO URL-encode keys; Ceph RGW sends them as stored ("tee+shirt.jpg" is literal).
+            source = str(record.get("eventSource") or "aws:s3")
+            key = obj["key"] if source.startswith("ceph") else unquote_plus(obj["key"])
         except (KeyError, TypeError) as error:
             raise InvalidEvent(f"record lacks s3.bucket.name or s3.object.key ({error!r})") from error
         if not bucket or not key:
@@ -133,7 +136,7 @@ def _parse_records(records: list[Any]) -> ParsedNotification:
                 sequencer=obj.get("sequencer") or None,
                 event_time=_time(record.get("eventTime")),
                 event_name=event_name.removeprefix("s3:"),
-                source=str(record.get("eventSource") or "aws:s3"),
+                source=source,
             )
         )
     return ParsedNotification(tuple(created), len(ignored), tuple(ignored))

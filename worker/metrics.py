@@ -101,7 +101,12 @@ def serve_metrics(port: int, addr: str = "0.0.0.0", role: str = "worker") -> Non
     from worker import PIPELINE_VERSION, __version__
 
     if port:
-        start_http_server(port, addr=addr, registry=exposition_registry())
+        registry = exposition_registry()
+        if role == "worker":
+            from worker.gpu_metrics import GpuCollector
+
+            registry.register(GpuCollector())  # reads NVML at scrape time; yields nothing without a GPU
+        start_http_server(port, addr=addr, registry=registry)
     get_metrics().worker_info.labels(role=role, version=__version__, pipeline_version=PIPELINE_VERSION).set(1)
 
 

@@ -134,6 +134,10 @@ class IngestSettings(_Area):
     webhook_secret: str | None = Field(
         default=None, description="Shared secret required in the webhook's Authorization header."
     )
+    amqp_url: str | None = Field(default=None, description="RabbitMQ carrying RGW/MinIO notifications.")
+    amqp_exchange: str = Field(default="retouch-notifications", description="Exchange notifications arrive on.")
+    amqp_routing_key: str = Field(default="#", description="Binding key (RGW uses the topic's name).")
+    amqp_queue: str = Field(default="retouch-notifications", description="Durable queue the ingester reads.")
 
 
 class BucketPolicySettings(_Area):

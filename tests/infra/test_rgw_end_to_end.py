@@ -1,7 +1,8 @@
-"""Ceph RGW end to end: uploads to a real RGW reach a real `retouch ingest webhook` through RGW's own
-bucket notifications (a persistent HTTP topic), a real `retouch worker` enhances them and writes the
-outputs back to RGW. Nothing is lost (every upload has its output) and nothing is duplicated (one
-version per output in a versioned bucket).
+"""Ceph RGW end to end: uploads to a real RGW reach a real `retouch ingest webhook` (a persistent
+HTTP topic) or `retouch ingest amqp` (an AMQP topic on RabbitMQ) through RGW's own bucket
+notifications, a real `retouch worker` enhances them and writes the outputs back to RGW. Nothing is
+lost (every upload has its output) and nothing is duplicated (one version per output in a versioned
+bucket).
 
 Uploads made while the ingester is down are not covered: Ceph 16's persistent-topic retry was seen to
 stall after a failed push (infra/ceph/README.md)."""
@@ -40,10 +41,23 @@ def _listening(port: int) -> bool:
     return True
 
 
-def test_uploads_to_rgw_come_back_enhanced_once_each(tmp_path) -> None:
+def _exchange_exists(url: str, name: str) -> bool:
+    from kombu import Connection
+
+    try:
+        with Connection(url) as connection:
+            connection.default_channel.exchange_declare(name, "topic", passive=True)
+    except Exception:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("transport", ["webhook", "amqp"])
+def test_uploads_to_rgw_come_back_enhanced_once_each(tmp_path, transport) -> None:
     from tests.integration.conftest import broker_url
 
     redis_url = broker_url("redis")
+    amqp_url = broker_url("rabbitmq") if transport == "amqp" else None
     with running_rgw(tmp_path / "rgw") as rgw:
         # Given a versioned bucket whose ObjectCreated events under incoming/ go to a persistent topic
         # pushing to the webhook ingester's port (nothing listens there yet)
@@ -51,9 +65,14 @@ def test_uploads_to_rgw_come_back_enhanced_once_each(tmp_path) -> None:
         webhook_port, worker_port, ingester_port = free_port(), free_port(), free_port()
         rgw.s3.create_bucket(Bucket=bucket)
         rgw.s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-        topic = rgw.sns.create_topic(Name="retouch", Attributes={
-            "push-endpoint": f"http://127.0.0.1:{webhook_port}/events?token={SECRET}", "persistent": "true",
-        })["TopicArn"]
+        exchange = f"rgw-notifications-{suffix}"
+        if transport == "webhook":
+            attributes = {"push-endpoint": f"http://127.0.0.1:{webhook_port}/events?token={SECRET}",
+                          "persistent": "true"}
+        else:  # RGW logs in as guest, which RabbitMQ allows from loopback
+            attributes = {"push-endpoint": "amqp://127.0.0.1:5672", "amqp-exchange": exchange,
+                          "amqp-ack-level": "broker", "persistent": "true"}
+        topic = rgw.sns.create_topic(Name="retouch", Attributes=attributes)["TopicArn"]
         rgw.s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={
             "TopicConfigurations": [{"Id": "retouch", "TopicArn": topic, "Events": ["s3:ObjectCreated:*"],
                                      "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "incoming/"}]}}}]})
@@ -67,10 +86,17 @@ def test_uploads_to_rgw_come_back_enhanced_once_each(tmp_path) -> None:
         processes = [worker]
         try:
             # When the ingester is up and three photos are uploaded
-            ingester = Process(["ingest", "webhook", "--host", "127.0.0.1", "--port", str(webhook_port),
-                                "--metrics-port", str(ingester_port)], env, tmp_path / "ingester.log")
+            if transport == "webhook":
+                args = ["ingest", "webhook", "--host", "127.0.0.1", "--port", str(webhook_port)]
+            else:
+                args = ["ingest", "amqp", "--url", amqp_url, "--exchange", exchange, "--routing-key", "retouch",
+                        "--queue", exchange]
+            ingester = Process([*args, "--metrics-port", str(ingester_port)], env, tmp_path / "ingester.log")
             processes.append(ingester)
-            wait_for(lambda: _listening(webhook_port), 60, "the webhook port", processes)
+            if transport == "webhook":
+                wait_for(lambda: _listening(webhook_port), 60, "the webhook port", processes)
+            else:  # RGW publishes to an exchange it does not declare: wait for the ingester's
+                wait_for(lambda: _exchange_exists(amqp_url, exchange), 60, "the AMQP exchange", processes)
             for index, key in enumerate(("incoming/early bird.jpg", "incoming/shoe.jpg", "incoming/red dress.jpg")):
                 rgw.s3.put_object(Bucket=bucket, Key=key, Body=photo(index))
 
@@ -92,7 +118,7 @@ def test_uploads_to_rgw_come_back_enhanced_once_each(tmp_path) -> None:
             # And the processes' own counters agree: three events enqueued, three tasks succeeded
             wait_for(lambda: metric(worker_port, "retouch_tasks_total", outcome="succeeded") == 3, 30,
                      "three successes in the worker's metrics", processes)
-            assert metric(ingester_port, "retouch_events_total", source="webhook", outcome="enqueued") == 3
+            assert metric(ingester_port, "retouch_events_total", source=transport, outcome="enqueued") == 3
             assert metric(worker_port, "retouch_tasks_total", outcome="failed") == 0
         finally:
             for process in processes:
@@ -100,3 +126,9 @@ def test_uploads_to_rgw_come_back_enhanced_once_each(tmp_path) -> None:
             import redis
 
             redis.Redis.from_url(redis_url).delete(env["RETOUCH_QUEUE"])
+            if amqp_url:
+                from kombu import Connection
+
+                with Connection(amqp_url) as connection:
+                    connection.default_channel.queue_delete(exchange)
+                    connection.default_channel.exchange_delete(exchange)

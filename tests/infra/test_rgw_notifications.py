@@ -89,8 +89,6 @@ def test_http_topic_delivers_each_created_upload_once(rgw) -> None:
     assert {record.source for record in parsed} == {"ceph:s3"} and all(record.etag for record in parsed)
 
 
-@pytest.mark.xfail(reason="worker.events URL-decodes every Records key (unquote_plus), but Ceph 16 RGW sends keys "
-                          "raw, so '+' becomes a space; see infra/ceph/README.md", strict=False)
 def test_keys_with_plus_and_percent_reach_the_parser_unchanged(rgw) -> None:
     receiver = Receiver()
     bucket = f"listings-{uuid.uuid4().hex[:6]}"

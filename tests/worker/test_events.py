@@ -52,12 +52,14 @@ def test_minio_payload_with_prefixed_event_names():
     assert record.event_name == "ObjectCreated:Put"
 
 
-def test_ceph_rgw_payload():
-    record = s3_record(key="incoming/shoe.jpg", source="ceph:s3", versionId="", metadata=[], tags=[])
+def test_ceph_rgw_payload_keeps_keys_as_stored():
+    # RGW sends the key unencoded: "+" is a literal plus, not a space
+    record = s3_record(key="incoming/tee+shirt 2.jpg", source="ceph:s3", versionId="", metadata=[], tags=[])
     record["eventVersion"] = "2.2"
     record["opaqueData"] = ""
     (parsed,) = parse_notification({"Records": [record]}).created
     assert parsed.source == "ceph:s3" and parsed.version_id is None
+    assert parsed.key == "incoming/tee+shirt 2.jpg"
 
 
 def test_test_event_and_non_create_events_are_ignored():

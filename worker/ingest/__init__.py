@@ -69,7 +69,8 @@ class Enqueuer:
         return (record.key.startswith(storage.input_prefix) and not is_own_output(record, storage)
                 and not is_sidecar(record.key))
 
-    def handle(self, payload: str | bytes | Mapping[str, Any], request: Mapping[str, Any] | None = None) -> EnqueueResult:
+    def handle(self, payload: str | bytes | Mapping[str, Any],
+               request: Mapping[str, Any] | None = None) -> EnqueueResult:
         """Enqueue every wanted record in `payload`. InvalidEvent propagates; broker errors propagate
         (the caller then keeps the message or answers 503, so nothing accepted is lost)."""
         counter = self._metrics.events
