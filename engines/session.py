@@ -103,6 +103,7 @@ class Engine:
         if self._backend is None:
             raise BackendUnavailable(f"no backend can run {self.spec.id} on {self.device}: " + "; ".join(failures))
         self.backend_name: str = self._backend.name
+        self.cache_lookups: dict[str, str] = dict(self._backend.cache_lookups)
         if warm_up:
             # Small on CPU (start-up cost matters, kernels there need no tuning); the full tile on GPUs.
             side = self.spec.tile_size if on_cuda else min(self.spec.tile_size, 64)

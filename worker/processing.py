@@ -42,6 +42,8 @@ def observe_engine_load(metrics: Metrics):
         engine_id = str(getattr(engine.spec, "id", "unknown"))
         metrics.model_load_seconds.labels(engine=engine_id, backend=engine.backend_name).observe(seconds)
         metrics.backend_info.labels(engine=engine_id, backend=engine.backend_name, device=engine.device).set(1)
+        for cache_name, result in getattr(engine, "cache_lookups", {}).items():
+            metrics.engine_cache.labels(cache=cache_name, result=result).inc()
         log.info("engine %s loaded on %s/%s in %.2fs", engine_id, engine.backend_name, engine.device, seconds)
 
     return on_load

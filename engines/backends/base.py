@@ -31,6 +31,9 @@ class Backend(ABC):
         self.model = model
         self.device = device
         self.precision = precision
+        # Build caches consulted by load(), e.g. {"onnx": "hit", "tensorrt": "miss"}: read by the worker's
+        # metrics hook (retouch_engine_cache_total) so a cold cache shows up on dashboards.
+        self.cache_lookups: dict[str, str] = {}
 
     @abstractmethod
     def load(self) -> None:

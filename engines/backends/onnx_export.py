@@ -131,13 +131,18 @@ def verify_export(model: LoadedModel, path: Path) -> float:
     return worst
 
 
+def onnx_cache_path(model: LoadedModel, cache_dir: Path) -> Path:
+    """Where the model's exported graph lives in the cache (it may not exist yet)."""
+    return Path(cache_dir) / "onnx" / f"{model.spec.id.replace('/', '_')}-{export_key(model)}.onnx"
+
+
 def export_onnx(model: LoadedModel, cache_dir: Path) -> Path:
     """Return the path of the model's ONNX file, exporting and verifying it first if not cached.
 
     Raises BackendUnavailable when neither exporter produces a graph that matches torch.
     """
-    out_dir = Path(cache_dir) / "onnx"
-    path = out_dir / f"{model.spec.id.replace('/', '_')}-{export_key(model)}.onnx"
+    path = onnx_cache_path(model, cache_dir)
+    out_dir = path.parent
     if path.exists():
         return path
     out_dir.mkdir(parents=True, exist_ok=True)

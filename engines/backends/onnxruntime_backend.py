@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from engines.backends.base import Backend
-from engines.backends.onnx_export import INPUT_NAME, MASK_NAME, OUTPUT_NAME, export_onnx
+from engines.backends.onnx_export import INPUT_NAME, MASK_NAME, OUTPUT_NAME, export_onnx, onnx_cache_path
 from engines.errors import BackendUnavailable, DeviceOutOfMemory
 from engines.loaded import LoadedModel
 
@@ -41,6 +41,7 @@ class OnnxRuntimeBackend(Backend):
     def load(self) -> None:
         import onnxruntime as ort
 
+        self.cache_lookups["onnx"] = "hit" if onnx_cache_path(self.model, self._cache_dir).exists() else "miss"
         path = export_onnx(self.model, self._cache_dir)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

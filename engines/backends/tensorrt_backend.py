@@ -188,10 +188,13 @@ class TensorRTBackend(Backend):
         name = engine_file_name(self.model.spec.id, key, trt_version, cc, self.precision)
         local = self._cache_dir / "tensorrt" / name
         if local.exists():
+            self.cache_lookups["tensorrt"] = "hit"
             return local.read_bytes()
         s3_uri = os.environ.get(S3_CACHE_ENV)
         if s3_uri and _s3_download(s3_uri, name, local):
+            self.cache_lookups["tensorrt"] = "hit"
             return local.read_bytes()
+        self.cache_lookups["tensorrt"] = "miss"
         onnx_path = export_onnx(self.model, self._cache_dir)
         timing = self._cache_dir / "tensorrt" / f"timing-trt{trt_version}-sm{cc[0]}{cc[1]}.cache"
         local.parent.mkdir(parents=True, exist_ok=True)

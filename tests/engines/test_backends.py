@@ -112,3 +112,12 @@ def test_torch_backend_follows_the_lifecycle(random_models: dict) -> None:  # no
     assert out.shape == (2, 3, 16, 16) and out.dtype == np.float32
     backend.close()
     backend.close()  # idempotent
+
+
+def test_onnx_cache_lookups_report_miss_then_hit(random_models: dict, tmp_path) -> None:  # noqa: ANN001
+    """The first load exports (a miss), the next reuses the file (a hit); the worker counts both."""
+    first = Engine(random_models["sr-x2"], backend="onnxruntime", device="cpu", cache_dir=tmp_path, warm_up=False)
+    second = Engine(random_models["sr-x2"], backend="onnxruntime", device="cpu", cache_dir=tmp_path, warm_up=False)
+    assert first.cache_lookups == {"onnx": "miss"} and second.cache_lookups == {"onnx": "hit"}
+    first.close()
+    second.close()

@@ -76,6 +76,9 @@ def test_twenty_uploads_become_twenty_outputs(make_stack, broker):
     stack.wait_for(lambda: stack.sample("retouch_tasks_total", outcome="succeeded") == UPLOADS, 30, "metrics")
     assert stack.sample("retouch_tasks_total", outcome="failed") == 0
     assert stack.sample("retouch_stage_seconds_count", stage="enhance") == UPLOADS
+    # Each pool process loaded the engine once through the ONNX export cache (hit or miss)
+    assert stack.sample("retouch_engine_cache_total", cache="onnx") >= 1
+    assert stack.sample("retouch_backend_info", engine="retouch-sr-x2-real", backend="onnxruntime") == 1
 
 
 @pytest.mark.parametrize("broker", ["redis", "rabbitmq"])
