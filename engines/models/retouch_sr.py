@@ -50,7 +50,7 @@ SR_X4_BICUBIC = _spec(
     4,
     WeightsRef(
         file="retouch-sr-x4-bicubic.safetensors",
-        sha256="2109a1a63723704b69d24598cb226b1725e5953a7d60e7a2188245e95c9096f3",
+        sha256="30c0c44a564a3bcd838902d73aa95599fc10b13d3bc88705769b432a042c6bd5",
     ),
     "x4 super-resolution for clean, bicubic-like downscaled images",
 )
@@ -70,7 +70,7 @@ SR_X4_REAL = _spec(
     4,
     WeightsRef(
         file="retouch-sr-x4-real.safetensors",
-        sha256="cdd6ba8ca620b844ff553e8ec36f318e51746619ff7f5ca2d1a5cd94ed587561",
+        sha256="0c7fc6bd27724381879ecba955f688b257bfa1ce92e389c2b607c6e0f0b59f49",
     ),
     "x4 super-resolution for real photos (blur, noise, JPEG)",
 )
