@@ -1,0 +1,51 @@
+"""The project's own inpainting / outpainting engine (CompactInpainter, `engines/archs/compact_inpainter.py`).
+
+Interchangeable with operator-supplied inpainting models that spandrel loads (LaMa, `MaskedImageModel
+Descriptor`): same task (`inpaint`), same call `model(image, mask)` with mask 1 = generate, the same
+size multiple (8; our minimum side is 64, LaMa's 16, for the push-pull pyramid) and the same tile hint as
+`engines.weights_io` gives LaMa (1024 / 128).
+
+How it should run (see `engines/inpaint_fill.py` and the model card): the canvas is shrunk to a working
+resolution of `WORK_SIDE` px on its longest side, filled there in one tile, and the fill is upsampled and
+composited into the full-resolution photo with a mask feathered a few pixels outward. Run directly at
+full resolution, `tile_size` keeps a 1024 px canvas in one tile (CPU: ~1-2 s with 2 threads); larger
+images are tiled with a 128 px margin, which the model's ~300 px receptive field and global-context
+vector exceed, so prefer the working-resolution path.
+
+The sha256 literal pins the shipped `engines/weights/retouch-inpaint.safetensors`; whoever ships new weights
+updates it. None means "not shipped yet": loading then fails with WeightsError.
+"""
+
+from __future__ import annotations
+
+from engines.spec import ModelSpec, Task, WeightsRef
+
+WORK_SIDE = 320  # trained on canvases whose longest side is 320-448 px; measured best of 256/320/384 (card)
+
+INPAINT = ModelSpec(
+    id="retouch-inpaint",
+    task=Task.INPAINT,
+    scale=1,
+    in_channels=3,
+    out_channels=3,
+    # Three stride-2 stages.
+    size_multiple=8,
+    min_size=64,
+    # fp32 only: the mask-aware global-context sum over the 1/8-resolution grid can exceed fp16's range
+    # on large canvases, and no half-precision run has been measured.
+    precisions=("fp32",),
+    tile_size=1024,
+    tile_overlap=128,
+    weights=WeightsRef(
+        file="retouch-inpaint.safetensors",
+        sha256="1decc43eb00839f62ebdd2927b730724e2f5a69dec09aee7441b25e8879894c1",
+    ),
+    architecture="CompactInpainter",
+    arch_params={"features": 16, "bottleneck": 96, "blocks": 4},
+    description="inpainting and outpainting (boxes, strokes, border bands) for product photos",
+    license="Apache-2.0",
+)
+
+SPECS: tuple[ModelSpec, ...] = (INPAINT,)
+
+DEFAULTS: dict[tuple[Task, int], str] = {(Task.INPAINT, 1): INPAINT.id}

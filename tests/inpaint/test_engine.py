@@ -1,0 +1,93 @@
+"""The inpainting spec through engineer A's engine: open_engine + Engine.process(image, mask=...) on the
+torch and ONNX Runtime backends, with a custom registry (the built-in one is wired by the lead)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from engines.archs.compact_inpainter import CompactInpainter
+from engines.inpaint_fill import fill
+from engines.models.retouch_inpaint import INPAINT
+from engines.registry import Registry
+from engines.spec import Task, WeightsRef
+from engines.training.inpaint_train import save_generator
+from engines.weights_io import WEIGHTS_DIR
+
+ENGINE_ATOL = 1e-4  # torch vs ONNX Runtime on the same canvas (fp32)
+
+
+def test_spec_matches_contract() -> None:
+    assert INPAINT.task is Task.INPAINT and INPAINT.scale == 1
+    assert INPAINT.size_multiple == CompactInpainter.size_multiple
+    net = CompactInpainter(**INPAINT.arch_params)
+    assert INPAINT.tile_overlap <= INPAINT.tile_size // 2
+    assert sum(p.numel() for p in net.parameters()) * 4 < 5_000_000  # ships < 5 MB in fp32
+
+
+@pytest.fixture
+def registry(tmp_path, monkeypatch) -> Registry:
+    import engines.archs as archs
+
+    # Until the lead adds it to engines.archs.ARCHS, register the class for this test only.
+    monkeypatch.setitem(archs.ARCHS, "CompactInpainter", CompactInpainter)
+    torch.manual_seed(0)
+    net = CompactInpainter(**INPAINT.arch_params)
+    path = tmp_path / "retouch-inpaint.safetensors"
+    sha = save_generator(net, path, {"arch": "CompactInpainter", "arch_params": json.dumps(dict(INPAINT.arch_params)),
+                                     "model_id": INPAINT.id})
+    spec = replace(INPAINT, weights=WeightsRef(file=str(path), sha256=sha))
+    return Registry([spec])
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_engine_process_with_mask_on_torch_and_onnxruntime(registry, tmp_path) -> None:
+    from engines.session import open_engine
+
+    rng = np.random.default_rng(0)
+    image = rng.random((70, 90, 3), dtype=np.float32)
+    mask = np.zeros((70, 90), np.float32)
+    mask[20:45, 30:60] = 1
+    outs = {}
+    for backend in ("torch", "onnxruntime"):
+        with open_engine("retouch-inpaint", backend=backend, device="cpu", registry=registry,
+                         cache_dir=tmp_path / "cache") as engine:
+            out = engine.process(image, mask=mask)
+            assert out.shape == image.shape
+            np.testing.assert_array_equal(out[mask < 0.5], image[mask < 0.5])
+            outs[backend] = out
+            # The working-resolution path on top of the engine: pixels beyond the feather are untouched.
+            big = rng.random((200, 160, 3), dtype=np.float32)
+            bmask = np.zeros((200, 160), np.float32)
+            bmask[50:90, 40:100] = 1
+            filled = fill(lambda i, m: engine.process(i, mask=m), big, bmask, work_side=64, feather=2)
+            assert filled.shape == big.shape
+            np.testing.assert_array_equal(filled[:40], big[:40])
+    np.testing.assert_allclose(outs["onnxruntime"], outs["torch"], rtol=0, atol=ENGINE_ATOL)
+
+
+def test_engine_refuses_missing_mask(registry, tmp_path) -> None:
+    from engines.errors import InvalidInput
+    from engines.session import open_engine
+
+    with open_engine("retouch-inpaint", backend="torch", device="cpu", registry=registry,
+                     cache_dir=tmp_path / "cache") as engine, pytest.raises(InvalidInput):
+        engine.process(np.zeros((32, 32, 3), np.float32))
+
+
+def test_shipped_weights_match_spec() -> None:
+    path = WEIGHTS_DIR / INPAINT.weights.file
+    if INPAINT.weights.sha256 is None or not path.is_file():
+        pytest.skip("retouch-inpaint weights not shipped in this checkout")
+    from engines.training.inpaint_train import load_generator
+    from engines.weights_io import sha256_file
+
+    assert sha256_file(path) == INPAINT.weights.sha256
+    assert path.stat().st_size < 5_000_000
+    model, meta = load_generator(path)
+    assert json.loads(meta["arch_params"]) == dict(INPAINT.arch_params)
+    assert meta["model_id"] == INPAINT.id and meta["seed"] and meta["trained_with"]
