@@ -40,7 +40,7 @@ SR_X2_BICUBIC = _spec(
     2,
     WeightsRef(
         file="retouch-sr-x2-bicubic.safetensors",
-        sha256="82d271960ead7468131335ed58240541a186c248552d029e67e5a5315d3093ce",
+        sha256="e8ad7fe7ceecaed2be3d840d5d5dd625858040cc28f87082e58e1d6cd5a7655e",
     ),
     "x2 super-resolution for clean, bicubic-like downscaled images",
 )
