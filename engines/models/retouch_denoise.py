@@ -25,7 +25,7 @@ DENOISE = ModelSpec(
     tile_overlap=48,
     weights=WeightsRef(
         file="retouch-denoise.safetensors",
-        sha256="fff67798f44774780c598873612716e9a9329e9a892d0c0ddf4bbd5859143410",
+        sha256="30665f2bfc62d6eea0dc639776928aee78235d23c517cb9a77c1e1e6a3f03fc1",
     ),
     architecture="CompactDenoiser",
     arch_params={"features": 32, "blocks": 2},
