@@ -72,9 +72,10 @@ class Registry:
 
 def builtin_registry() -> Registry:
     """The project's own engines, from the explicit lists in `engines/models/*.py`."""
-    from engines.models import retouch_denoise, retouch_sr
+    from engines.models import retouch_denoise, retouch_inpaint, retouch_sr
 
-    registry = Registry([*retouch_sr.SPECS, *retouch_denoise.SPECS])
-    for (task, scale), model_id in {**retouch_sr.DEFAULTS, **retouch_denoise.DEFAULTS}.items():
+    families = (retouch_sr, retouch_denoise, retouch_inpaint)
+    registry = Registry([spec for family in families for spec in family.SPECS])
+    for (task, scale), model_id in {k: v for family in families for k, v in family.DEFAULTS.items()}.items():
         registry.set_default(task, scale, model_id)
     return registry

@@ -10,8 +10,11 @@ from __future__ import annotations
 from torch import nn
 
 from engines.archs.compact_denoiser import CompactDenoiser
+from engines.archs.compact_inpainter import CompactInpainter
 from engines.archs.compact_sr import CompactSR
 
-ARCHS: dict[str, type[nn.Module]] = {"CompactSR": CompactSR, "CompactDenoiser": CompactDenoiser}
+ARCHS: dict[str, type[nn.Module]] = {
+    "CompactSR": CompactSR, "CompactDenoiser": CompactDenoiser, "CompactInpainter": CompactInpainter,
+}
 
-__all__ = ["ARCHS", "CompactDenoiser", "CompactSR"]
+__all__ = ["ARCHS", "CompactDenoiser", "CompactInpainter", "CompactSR"]

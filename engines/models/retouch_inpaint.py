@@ -3,14 +3,14 @@
 Interchangeable with operator-supplied inpainting models that spandrel loads (LaMa, `MaskedImageModel
 Descriptor`): same task (`inpaint`), same call `model(image, mask)` with mask 1 = generate, the same
 size multiple (8; our minimum side is 64, LaMa's 16, for the push-pull pyramid) and the same tile hint as
-`engines.weights_io` gives LaMa (1024 / 128).
+`engines.weights_io` gives LaMa (1024), with an overlap covering the ~316 px receptive field.
 
 How it should run (see `engines/inpaint_fill.py` and the model card): the canvas is shrunk to a working
 resolution of `WORK_SIDE` px on its longest side, filled there in one tile, and the fill is upsampled and
 composited into the full-resolution photo with a mask feathered a few pixels outward. Run directly at
 full resolution, `tile_size` keeps a 1024 px canvas in one tile (CPU: ~1-2 s with 2 threads); larger
-images are tiled with a 128 px margin, which the model's ~300 px receptive field and global-context
-vector exceed, so prefer the working-resolution path.
+images are tiled with a 320 px margin; the global-context vector still differs per tile, so prefer the
+working-resolution path (the worker uses it).
 
 The sha256 literal pins the shipped `engines/weights/retouch-inpaint.safetensors`; whoever ships new weights
 updates it. None means "not shipped yet": loading then fails with WeightsError.
@@ -35,7 +35,7 @@ INPAINT = ModelSpec(
     # on large canvases, and no half-precision run has been measured.
     precisions=("fp32",),
     tile_size=1024,
-    tile_overlap=128,
+    tile_overlap=320,  # >= the network's receptive field (316 px), a multiple of size_multiple
     weights=WeightsRef(
         file="retouch-inpaint.safetensors",
         sha256="1decc43eb00839f62ebdd2927b730724e2f5a69dec09aee7441b25e8879894c1",

@@ -38,14 +38,15 @@ def test_error_tree_reasons_and_retryability() -> None:
         assert cls("x").reason == reason  # readable from instances too
 
 
-def test_builtin_registry_lists_the_five_engines_with_defaults() -> None:
+def test_builtin_registry_lists_the_built_in_engines_with_defaults() -> None:
     registry = builtin_registry()
     assert BUILTIN_IDS <= {s.id for s in registry}
     assert registry.default_for(Task.SUPER_RESOLUTION, 4).id == "retouch-sr-x4-real"
     assert registry.default_for("super_resolution", 2).id == "retouch-sr-x2-real"
     assert registry.default_for(Task.DENOISE, 1).id == "retouch-denoise"
+    assert registry.default_for(Task.INPAINT, 1).id == "retouch-inpaint"
     with pytest.raises(UnknownEngine):
-        registry.default_for(Task.INPAINT, 1)
+        registry.default_for(Task.INPAINT, 2)
 
 
 def test_builtin_registry_is_built_fresh_each_call() -> None:

@@ -53,6 +53,16 @@ def outpaint_input(pixels: np.ndarray, canvas: Canvas) -> tuple[np.ndarray, np.n
     return canvas_ops.place(pixels, canvas, fill), canvas.band_mask(height, width)
 
 
+def _inpaint(engine: EngineLike, pixels: np.ndarray, mask: np.ndarray,
+             on_tiles: Callable[[int, int], None]) -> np.ndarray:
+    """Fill at the generator's working resolution (it needs the whole hole in view), composite at full
+    resolution; alpha is not generated: it stays as placed (bands of a cut-out stay transparent)."""
+    from engines.inpaint_fill import fill
+
+    rgb = fill(lambda image, hole: engine.process(image, progress=on_tiles, mask=hole), pixels[..., :3], mask)
+    return rgb if pixels.shape[2] == 3 else np.concatenate([rgb, pixels[..., 3:]], axis=2)
+
+
 def apply_engines(job: Job, provider: EngineProvider, progress: Progress | None = None) -> DecodedImage:
     """Run the plan's steps in order over the decoded pixels (RGB, or RGBA with alpha kept apart)."""
     from engines.errors import EngineError
@@ -84,7 +94,7 @@ def apply_engines(job: Job, provider: EngineProvider, progress: Progress | None 
             if task != EXPECTED_ENGINE_TASK[step.task]:
                 raise InvalidRequest(f"model {step.model!r} is a {task} engine; {step.task} needs another")
             if mask is not None:
-                pixels = engine.process(pixels, progress=on_tiles, mask=mask)
+                pixels = _inpaint(engine, pixels, mask, on_tiles)
             else:
                 pixels = engine.process(pixels, progress=on_tiles)
         except EngineError as error:
