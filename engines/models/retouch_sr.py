@@ -60,7 +60,7 @@ SR_X2_REAL = _spec(
     2,
     WeightsRef(
         file="retouch-sr-x2-real.safetensors",
-        sha256="5bdcb7247491d5b013e5dcd1ef4758b1f93705199968b92d639981f9934e7c55",
+        sha256="3ca1695b575f1f8250e6b99547f3f0ebaeabd05b9ed859ac14d64810ffe43ba4",
     ),
     "x2 super-resolution for real photos (blur, noise, JPEG)",
 )
