@@ -25,7 +25,7 @@ DENOISE = ModelSpec(
     tile_overlap=48,
     weights=WeightsRef(
         file="retouch-denoise.safetensors",
-        sha256="30665f2bfc62d6eea0dc639776928aee78235d23c517cb9a77c1e1e6a3f03fc1",
+        sha256="6ec565b6d016dc81a75cffb2f120c774be10fb1d7f37203e99a01446c0a31059",
     ),
     architecture="CompactDenoiser",
     arch_params={"features": 32, "blocks": 2},
