@@ -50,7 +50,7 @@ SR_X4_BICUBIC = _spec(
     4,
     WeightsRef(
         file="retouch-sr-x4-bicubic.safetensors",
-        sha256="30c0c44a564a3bcd838902d73aa95599fc10b13d3bc88705769b432a042c6bd5",
+        sha256="a6164fd14867875784e9f9ad433b3b2b8a6b3cd4d2d7e45fbf203bcf3e31f950",
     ),
     "x4 super-resolution for clean, bicubic-like downscaled images",
 )
