@@ -40,7 +40,7 @@ SR_X2_BICUBIC = _spec(
     2,
     WeightsRef(
         file="retouch-sr-x2-bicubic.safetensors",
-        sha256="e8ad7fe7ceecaed2be3d840d5d5dd625858040cc28f87082e58e1d6cd5a7655e",
+        sha256="a2f2c0aeb691907b707751405889577f352f27c1d59fa6bff5746e87612fc8b4",
     ),
     "x2 super-resolution for clean, bicubic-like downscaled images",
 )
