@@ -15,12 +15,15 @@ def _default_data_dir() -> Path:
     return Path(os.environ.get("RETOUCH_EVAL_DATA", Path.cwd().parent / "shared" / "data"))
 
 
+INPAINT_MODEL = "retouch-inpaint"
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add the `train` and `eval` subcommands; each sets `func(args) -> int`."""
     from engines.training.recipes import RECIPES
 
     train = subparsers.add_parser("train", help="train one of the project's compact models (CPU or CUDA)")
-    train.add_argument("model_id", choices=sorted(RECIPES), help="which model recipe to train")
+    train.add_argument("model_id", choices=[*sorted(RECIPES), INPAINT_MODEL], help="which model recipe to train")
     train.add_argument("--data", type=Path, default=None,
                        help="folder of training images (default: <data-dir>/products/train)")
     train.add_argument("--data-dir", type=Path, default=None, help="shared data root (env RETOUCH_EVAL_DATA)")
@@ -43,10 +46,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     train.add_argument("--val-every", type=int, default=250)
     train.add_argument("--ckpt-every", type=int, default=250)
     train.add_argument("--cache-crops", type=int, default=None, help="crops cached per training image")
+    train.add_argument("--patch", type=int, default=None, help="(inpaint only) training crop side, multiple of 8")
+    train.add_argument("--adv-start", type=int, default=None, help="(inpaint only) first adversarial step")
     train.set_defaults(func=_run_train)
 
     ev = subparsers.add_parser("eval", help="measure PSNR/SSIM of the shipped models beside bicubic")
-    ev.add_argument("task", nargs="?", default="all", choices=["sr", "denoise", "real", "all"])
+    ev.add_argument("task", nargs="?", default="all", choices=["sr", "denoise", "real", "inpaint", "all"])
     ev.add_argument("--sets", default=None,
                     help="comma-separated sets (Set5,Set14,BSD100 | CBSD68,Kodak24,McMaster | products)")
     ev.add_argument("--scales", default="2,4", help="comma-separated SR scales")
@@ -56,20 +61,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     ev.add_argument("--limit", type=int, default=None, help="use only the first N images of each set")
     ev.add_argument("--threads", type=int, default=2)
     ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    ev.add_argument("--work-side", type=int, default=None, help="(inpaint only) working resolution, longest side")
+    ev.add_argument("--canvas", type=int, default=None, help="(inpaint only) canvas longest side, default 1024")
+    ev.add_argument("--save-dir", type=Path, default=None, help="(inpaint only) write side-by-side PNGs here")
     ev.set_defaults(func=_run_eval)
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from engines.training.train import train_from_args
-
     if args.data_dir is None:
         args.data_dir = _default_data_dir()
+    if args.model_id == INPAINT_MODEL:  # adversarial training has its own loop (engines/training/inpaint_train.py)
+        from engines.training.inpaint_train import train_inpaint_from_args
+
+        return train_inpaint_from_args(args)
+    from engines.training.train import train_from_args
+
     return train_from_args(args)
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    from engines.training.evaluate import eval_from_args
-
     if args.data_dir is None:
         args.data_dir = _default_data_dir()
+    if args.task == "inpaint":  # `all` stays the SR and denoise tables: the inpaint eval takes minutes
+        from engines.training.inpaint_eval import eval_inpaint_from_args
+
+        return eval_inpaint_from_args(args)
+    from engines.training.evaluate import eval_from_args
+
     return eval_from_args(args)

@@ -41,3 +41,13 @@ def test_enhance_all_good_exits_zero_and_unknown_model_is_a_clean_failure(tmp_pa
                  "--task", "super_resolution", "--scale", "2"])
     assert code == 1
     assert capsys.readouterr().out.startswith(f"{good}: unknown_engine:")
+
+
+def test_every_engine_family_is_reachable_from_the_cli():
+    from worker.cli import build_parser
+
+    parser = build_parser()
+    train = parser.parse_args(["train", "retouch-inpaint", "--steps", "1"])
+    assert train.model_id == "retouch-inpaint" and train.func.__name__ == "_run_train"
+    assert parser.parse_args(["eval", "inpaint"]).task == "inpaint"
+    assert parser.parse_args(["ingest", "amqp", "--url", "amqp://x"]).func.__name__ == "cmd_ingest_amqp"
