@@ -57,3 +57,11 @@ def test_bench_json_and_errors(capsys: pytest.CaptureFixture[str], tmp_path) -> 
     reasons = {(e["engine"], e["backend"]): e["error"] for e in report["errors"]}
     assert reasons[("nope", "-")].startswith("unknown_engine")
     assert reasons[("retouch-denoise", "tensorrt")].startswith("backend_unavailable")
+
+
+def test_bench_gives_inpainting_engines_a_mask(capsys: pytest.CaptureFixture[str], tmp_path) -> None:  # noqa: ANN001
+    args = _parse(["bench", "--sizes", "64", "--engines", "retouch-inpaint", "--backends", "torch",
+                   "--repeat", "1", "--json", "--cache-dir", str(tmp_path)])
+    assert args.func(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["errors"] == [] and report["results"][0]["megapixels_per_s"] > 0
