@@ -18,6 +18,7 @@ from engines.backends.torch_backend import TorchBackend
 from engines.errors import BackendUnavailable, WeightsError
 from engines.registry import builtin_registry
 from engines.session import Engine
+from engines.spec import Task
 from engines.weights_io import load_builtin
 
 PARITY_ATOL = 1e-4
@@ -26,14 +27,17 @@ PARITY_ATOL = 1e-4
 def _parity(model, cache) -> float:  # noqa: ANN001
     rng = np.random.default_rng(0)
     image = rng.random((37, 53, 3), dtype=np.float32)
+    m = model.spec.size_multiple
+    tiles = rng.random((2, 3, max(8 * m, model.spec.min_size), max(12 * m, model.spec.min_size)), dtype=np.float32)
+    inpaint = model.spec.task is Task.INPAINT  # its contract needs a mask (1 = fill)
+    mask = (rng.random((37, 53)) < 0.2).astype(np.float32) if inpaint else None
+    masks = (rng.random((2, 1, *tiles.shape[2:])) < 0.2).astype(np.float32) if inpaint else None
     with Engine(model, backend="torch", device="cpu", cache_dir=cache) as t, \
             Engine(model, backend="onnxruntime", device="cpu", cache_dir=cache) as o:
         assert (t.backend_name, o.backend_name) == ("torch", "onnxruntime")
-        a, b = t.process(image), o.process(image)
+        a, b = t.process(image, mask=mask), o.process(image, mask=mask)
         # And the raw batch hook, on a batch of two tiles.
-        m = model.spec.size_multiple
-        tiles = rng.random((2, 3, 8 * m, 12 * m), dtype=np.float32)
-        c, d = t.run_batch(tiles), o.run_batch(tiles)
+        c, d = t.run_batch(tiles, masks), o.run_batch(tiles, masks)
     assert a.shape == b.shape == (37 * model.spec.scale, 53 * model.spec.scale, 3)
     return max(float(np.abs(a - b).max()), float(np.abs(c - d).max()))
 
