@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
 from tests.infra.conftest import ROOT
+from tests.photos import listing_photo
 
-
-def photo(index: int) -> bytes:
-    """A small distinct JPEG (64x48): enough for the whole pipeline, cheap on a 2-core CPU."""
-    rng = np.random.default_rng(index)
-    y, x = np.mgrid[0:48, 0:64]
-    pixels = np.stack([x * 4, y * 5, 128 + 100 * np.sin(x / (2 + index % 5))], axis=2)
-    pixels = np.clip(pixels + rng.normal(0, 3, pixels.shape), 0, 255).astype(np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="JPEG", quality=90)
-    return buffer.getvalue()
+photo = listing_photo  # the same small JPEGs as the integration tests
 
 
 class Process:

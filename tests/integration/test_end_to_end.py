@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.photos import listing_photo
 from worker.app import ENHANCE_TASK, create_app
 from worker.ingest import Enqueuer
 from worker.ingest.sqs import SqsIngester
@@ -19,17 +20,6 @@ from worker.settings import load_settings
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 UPLOADS = 20
-
-
-def listing_photo(index: int) -> bytes:
-    """A small, distinct JPEG per index (gradients and stripes, so every output differs)."""
-    rng = np.random.default_rng(index)
-    y, x = np.mgrid[0:48, 0:64]
-    pixels = np.stack([x * 4, y * 5, 128 + 100 * np.sin(x / (2 + index % 5))], axis=2)
-    pixels = np.clip(pixels + rng.normal(0, 3, pixels.shape), 0, 255).astype(np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="JPEG", quality=90)
-    return buffer.getvalue()
 
 
 def start_ingester(stack) -> SqsIngester:
