@@ -9,7 +9,7 @@ from typing import Any
 from celery import Celery, Task
 
 from worker.app import DEAD_LETTER_TASK, ENHANCE_TASK
-from worker.errors import RetouchError
+from worker.errors import InvalidRequest, RetouchError
 from worker.events import ObjectCreated
 from worker.metrics import FAILED, RETRIED
 from worker.pipeline.job import Request
@@ -35,7 +35,11 @@ def register_tasks(app: Celery, settings: Settings) -> None:
         ctx = worker_context()
         record = ObjectCreated.from_message(event)
         try:
-            job = process_upload(record, ctx, enqueued_at=enqueued_at, request=Request(**(request or {})))
+            try:
+                wanted = Request(**(request or {}))
+            except TypeError as error:  # a message from a newer or foreign producer
+                raise InvalidRequest(f"unknown request fields: {error}") from error
+            job = process_upload(record, ctx, enqueued_at=enqueued_at, request=wanted)
             return "skipped" if "skipped" in job.outputs else "succeeded"
         except RetouchError as error:
             failure = error
