@@ -122,8 +122,13 @@ def build_crop_cache(spec: CacheSpec, cache_dir: Path | None = None, log=print) 
                     break
         if (i + 1) % 100 == 0:
             log(f"cache: {i + 1}/{len(files)} images, {len(crops)} crops")
+    return stack_crops(crops, path, f"no textured crops of {spec.crop}px found in {spec.folder}")
+
+
+def stack_crops(crops: list[np.ndarray], path: Path | None, empty_message: str) -> torch.Tensor:
+    """HxWx3 uint8 crops -> one NCHW uint8 tensor, saved to `path` (the crop cache) when given."""
     if not crops:
-        raise ValueError(f"no textured crops of {spec.crop}px found in {spec.folder}")
+        raise ValueError(empty_message)
     out = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous()
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)

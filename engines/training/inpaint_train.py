@@ -37,7 +37,7 @@ from torch import nn
 
 from engines.archs.compact_inpainter import CompactInpainter
 from engines.archs.patch_discriminator import PatchDiscriminator
-from engines.training.data import list_images, resolve, sample_patches, split_holdout
+from engines.training.data import list_images, resolve, sample_patches, split_holdout, stack_crops
 from engines.training.masks import box_mask, outpaint_mask, random_mask
 from engines.training.model_io import sha256_file
 from engines.training.train import lr_at
@@ -122,13 +122,7 @@ def build_scene_cache(folder: Path, holdout: int, crop: int, per_image: int, see
                 break
         if (i + 1) % 100 == 0:
             log(f"cache: {i + 1}/{len(files)} images, {len(crops)} crops")
-    if not crops:
-        raise ValueError(f"no {crop}px crops found in {folder}")
-    out = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous()
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(out, path)
-    return out
+    return stack_crops(crops, path, f"no {crop}px crops found in {folder}")
 
 
 def sample_batch(cache: torch.Tensor, recipe: InpaintRecipe,
