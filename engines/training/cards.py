@@ -114,7 +114,8 @@ def write_card(weights_dir: Path, model_id: str, rows: list[Row], notes: str = "
 | tensor contract | NCHW RGB float in [0, 1] in; un-clamped float out, {scale}x the input size |
 | seed | {meta.get('seed')} |
 | steps x batch x patch | {meta.get('steps')} x {meta.get('batch')} x {meta.get('patch')}px (HR) |
-| training time | {meta.get('train_seconds')} s wall on a shared 2-core CPU (AMD EPYC), torch {torch.__version__} |
+| training time | {meta.get('train_seconds')} s wall on a 2-core CPU (AMD EPYC), torch {torch.__version__} |
+| training precision | {meta.get('precision', 'fp32')} (inference: fp32) |
 | CPU speed | {speed1:.2f} output MP/s on 1 thread, {speed2:.2f} MP/s on 2 threads (256x256 input, fp32 torch) |
 
 ## Data and licence

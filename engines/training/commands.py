@@ -46,7 +46,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     train.add_argument("--val-every", type=int, default=250)
     train.add_argument("--ckpt-every", type=int, default=250)
     train.add_argument("--cache-crops", type=int, default=None, help="crops cached per training image")
-    train.add_argument("--patch", type=int, default=None, help="(inpaint only) training crop side, multiple of 8")
+    train.add_argument("--patch", type=int, default=None,
+                       help="training patch side in HR pixels (inpaint: crop side, multiple of 8)")
+    train.add_argument("--bf16", action="store_true",
+                       help="bfloat16 autocast for forward passes (about 2x faster on CPUs with AVX512-BF16)")
     train.add_argument("--adv-start", type=int, default=None, help="(inpaint only) first adversarial step")
     train.set_defaults(func=_run_train)
 

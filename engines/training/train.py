@@ -101,8 +101,11 @@ def validate(model: nn.Module, pairs: list[tuple[torch.Tensor, torch.Tensor]], s
 
 def train(recipe: Recipe, data: Path, out_dir: Path, seed: int = 0, holdout: int = 25, resume: bool = False,
           init: Path | None = None, val_every: int = 250, ckpt_every: int = 250, cache_crops: int | None = None,
-          device: str = "cpu", log=print, stop_at: int | None = None) -> nn.Module:
+          device: str = "cpu", log=print, stop_at: int | None = None, bf16: bool = False) -> nn.Module:
     """Train `recipe` on images in `data` (minus the held-aside tail); returns the trained model.
+
+    `bf16` runs forward passes under bfloat16 autocast (weights, optimizer and loss stay float32): on a
+    CPU with AVX512-BF16 or AMX, oneDNN's bf16 convolutions make a step about twice as fast.
 
     `stop_at` ends the run early at that step (checkpointed) with the schedule still planned for
     `recipe.steps`, as an interruption would; a later `resume=True` call continues it.
@@ -146,7 +149,9 @@ def train(recipe: Recipe, data: Path, out_dir: Path, seed: int = 0, holdout: int
         for g in opt.param_groups:
             g["lr"] = lr_at(step, recipe.steps, recipe.lr)
         inp = inp.to(device).contiguous(memory_format=torch.channels_last)
-        loss = loss_fn(model(inp), tgt.to(device))
+        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
+            pred = model(inp)
+        loss = loss_fn(pred.float(), tgt.to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -175,7 +180,8 @@ def train_from_args(args: argparse.Namespace) -> int:
     """`retouch train` handler."""
     torch.set_num_threads(args.threads)
     recipe = RECIPES[args.model_id]
-    overrides = {k: v for k, v in {"steps": args.steps, "batch": args.batch, "lr": args.lr}.items() if v is not None}
+    overrides = {k: v for k, v in {"steps": args.steps, "batch": args.batch, "lr": args.lr,
+                                   "patch": args.patch}.items() if v is not None}
     params = dict(recipe.arch_params)
     if args.features is not None:
         params["features"] = args.features
@@ -189,13 +195,14 @@ def train_from_args(args: argparse.Namespace) -> int:
     t0 = time.time()
     model = train(recipe, data, args.out_dir, seed=args.seed, holdout=args.holdout, resume=args.resume,
                   init=args.init, val_every=args.val_every, ckpt_every=args.ckpt_every,
-                  cache_crops=args.cache_crops, device=args.device)
+                  cache_crops=args.cache_crops, device=args.device, bf16=args.bf16)
     elapsed = time.time() - t0
     command = "retouch train " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else ""
     meta = {"arch": recipe.arch, "arch_params": json.dumps(recipe.arch_params, sort_keys=True),
             "model_id": recipe.model_id, "trained_with": command, "seed": str(args.seed),
             "steps": str(recipe.steps), "batch": str(recipe.batch), "patch": str(recipe.patch),
             "degradation": recipe.degradation, "loss": recipe.loss, "lr": str(recipe.lr),
+            "precision": "bf16 autocast" if args.bf16 else "fp32",
             "description": recipe.description, "train_seconds": f"{elapsed:.0f}"}
     out = args.out_dir / recipe.model_id / f"{recipe.model_id}.safetensors"
     sha = save_weights(model.cpu(), out, meta)
