@@ -195,11 +195,13 @@ def _save_ckpt(path: Path, step: int, g: nn.Module, d: nn.Module, opt_g, opt_d, 
 
 def train(recipe: InpaintRecipe, data: Path, out_dir: Path, seed: int = 0, holdout: int = 25, resume: bool = False,
           val_every: int = 250, ckpt_every: int = 250, cache_crops: int | None = None, device: str = "cpu",
-          log=print, stop_at: int | None = None, val_images: int = 6) -> nn.Module:
+          log=print, stop_at: int | None = None, val_images: int = 6, bf16: bool = False) -> nn.Module:
     """Train CompactInpainter on `data` (minus the held-aside tail); returns the generator (eval mode).
 
     Writes `out_dir/retouch-inpaint/last.pt` every `ckpt_every` steps and at the end, and `log.jsonl`.
     `stop_at` ends early (checkpointed) with the schedule still planned for `recipe.steps`.
+    `bf16`: the generator's forward pass runs under bfloat16 autocast (about 2x faster on CPUs with
+    AVX512-BF16); the critic, whose spectral-norm power iteration wants float32, and all losses stay float32.
     """
     run_dir = out_dir / MODEL_ID
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -238,7 +240,9 @@ def train(recipe: InpaintRecipe, data: Path, out_dir: Path, seed: int = 0, holdo
             adversarial = step >= recipe.adv_start
             for group in opt_g.param_groups:
                 group["lr"] = lr_at(step, recipe.steps, recipe.lr)
-            pred = g(img, mask)
+            with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
+                pred = g(img, mask)
+            pred = pred.float()
             comp = img * (1 - mask) + pred * mask
             parts = {"rec": reconstruction_loss(pred, img, mask)}
             if adversarial:
@@ -340,13 +344,14 @@ def train_inpaint_from_args(args: argparse.Namespace) -> int:
     g = train(recipe, Path(data), out_dir, seed=seed, holdout=int(getattr(args, "holdout", 25)),
               resume=bool(getattr(args, "resume", False)), val_every=int(getattr(args, "val_every", 250)),
               ckpt_every=int(getattr(args, "ckpt_every", 250)), cache_crops=getattr(args, "cache_crops", None),
-              device=getattr(args, "device", "cpu"))
+              device=getattr(args, "device", "cpu"), bf16=bool(getattr(args, "bf16", False)))
     elapsed = time.time() - t0
     command = "retouch train " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else ""
     meta = {"arch": ARCH, "arch_params": json.dumps(recipe.arch_params, sort_keys=True), "model_id": MODEL_ID,
             "task": "inpaint",
             "trained_with": command, "seed": str(seed), "recipe": json.dumps(asdict(recipe), sort_keys=True),
             "holdout": str(getattr(args, "holdout", 25)), "train_seconds": f"{elapsed:.0f}",
+            "precision": "bf16 autocast (generator)" if getattr(args, "bf16", False) else "fp32",
             "data": "magento/magento2-sample-data pub/media/catalog/product (OSL-3.0 / AFL-3.0)"}
     out = out_dir / MODEL_ID / f"{MODEL_ID}.safetensors"
     sha = save_generator(g, out, meta)

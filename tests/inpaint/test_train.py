@@ -66,14 +66,24 @@ def test_seeded_run_is_deterministic_and_resumable(photos: Path, tmp_path: Path)
     assert '"val_masked_psnr"' in log and '"adv"' in log and '"fm"' in log
 
 
+def test_bf16_generator_run_is_deterministic_with_float32_weights(photos: Path, tmp_path: Path) -> None:
+    a = _state(_run(photos, tmp_path / "a", bf16=True))
+    b = _state(_run(photos, tmp_path / "b", bf16=True))
+    for k in a:
+        assert a[k].dtype == b[k].dtype == torch.float32
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+    fp32 = _state(_run(photos, tmp_path / "fp32"))
+    assert any(not torch.equal(a[k], fp32[k]) for k in a if a[k].is_floating_point())
+
+
 def test_command_writes_safetensors_with_metadata(photos: Path, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(inpaint_train, "InpaintRecipe", lambda: TINY)
     args = argparse.Namespace(model_id="retouch-inpaint", data=photos, data_dir=None, holdout=2, steps=None,
                               batch=None, lr=None, seed=3, features=None, blocks=None, init=None,
                               out_dir=tmp_path, ship=tmp_path / "ship", resume=False, threads=1, device="cpu",
-                              val_every=2, ckpt_every=2, cache_crops=4)
+                              val_every=2, ckpt_every=2, cache_crops=4, bf16=True)
     assert train_inpaint_from_args(args) == 0
     model, meta = load_generator(tmp_path / "ship" / "retouch-inpaint.safetensors")
     assert meta["arch"] == "CompactInpainter" and meta["model_id"] == "retouch-inpaint"
     assert meta["seed"] == "3" and "trained_with" in meta and meta["task"] == "inpaint"
-    assert model.features == 4
+    assert model.features == 4 and meta["precision"] == "bf16 autocast (generator)"
