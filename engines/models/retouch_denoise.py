@@ -25,7 +25,7 @@ DENOISE = ModelSpec(
     tile_overlap=48,
     weights=WeightsRef(
         file="retouch-denoise.safetensors",
-        sha256="6ec565b6d016dc81a75cffb2f120c774be10fb1d7f37203e99a01446c0a31059",
+        sha256="4244a8180278da6e7e418effd713e751116d32a744f568498b5453bcbae2f4f0",
     ),
     architecture="CompactDenoiser",
     arch_params={"features": 32, "blocks": 2},

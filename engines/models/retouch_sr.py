@@ -40,7 +40,7 @@ SR_X2_BICUBIC = _spec(
     2,
     WeightsRef(
         file="retouch-sr-x2-bicubic.safetensors",
-        sha256="a2f2c0aeb691907b707751405889577f352f27c1d59fa6bff5746e87612fc8b4",
+        sha256="58674fee98ee0403656181e2a4931f186ef021beec25d4e01f01fdf83d211af9",
     ),
     "x2 super-resolution for clean, bicubic-like downscaled images",
 )
@@ -50,7 +50,7 @@ SR_X4_BICUBIC = _spec(
     4,
     WeightsRef(
         file="retouch-sr-x4-bicubic.safetensors",
-        sha256="a6164fd14867875784e9f9ad433b3b2b8a6b3cd4d2d7e45fbf203bcf3e31f950",
+        sha256="b90fe78bc7c81c8fefab9c622e7d7e932f5dfff0e2ce4989bd1289cb094fe2ff",
     ),
     "x4 super-resolution for clean, bicubic-like downscaled images",
 )
