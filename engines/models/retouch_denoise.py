@@ -25,7 +25,7 @@ DENOISE = ModelSpec(
     tile_overlap=48,
     weights=WeightsRef(
         file="retouch-denoise.safetensors",
-        sha256="4244a8180278da6e7e418effd713e751116d32a744f568498b5453bcbae2f4f0",
+        sha256="d09f25fa7afa2bdaf42cb2fac8a0274a5a0045f7cea6a7fa1b88525049981caf",
     ),
     architecture="CompactDenoiser",
     arch_params={"features": 32, "blocks": 2},
