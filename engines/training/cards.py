@@ -133,7 +133,7 @@ Adam (betas 0.9, 0.99), 50 warm-up steps then cosine decay to 1 % of the peak le
 {'Charbonnier' if meta.get('degradation') != 'bicubic' else 'L1'}, random flips and 90-degree rotations;
 batch k of step n is drawn from `numpy.random.default_rng([seed, n])` (resumable, deterministic).
 
-Reproduce (from the repository root, with ../shared/data present):
+Reproduce (from the repository root, with RETOUCH_EVAL_DATA set to the data folder that holds `products/train`):
 
 ```
 {meta.get('trained_with')}

@@ -7,12 +7,24 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
+DATA_HELP = "data folder holding products/, sr-bench/, denoise-bench/ (env RETOUCH_EVAL_DATA)"
 
-def _default_data_dir() -> Path:
-    # ../shared/data beside the checkout is where development and CI keep the benchmark sets.
-    return Path(os.environ.get("RETOUCH_EVAL_DATA", Path.cwd().parent / "shared" / "data"))
+
+def _data_dir(args: argparse.Namespace) -> Path | None:
+    """--data-dir, else RETOUCH_EVAL_DATA, else None: the benchmark and training sets are never bundled."""
+    if args.data_dir is not None:
+        return args.data_dir
+    env = os.environ.get("RETOUCH_EVAL_DATA")
+    return Path(env) if env else None
+
+
+def _no_data(command: str) -> int:
+    print(f"error: retouch {command} needs its data folder: pass --data-dir or set RETOUCH_EVAL_DATA "
+          "(the folder holding products/, sr-bench/, denoise-bench/)", file=sys.stderr)
+    return 2
 
 
 INPAINT_MODEL = "retouch-inpaint"
@@ -26,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     train.add_argument("model_id", choices=[*sorted(RECIPES), INPAINT_MODEL], help="which model recipe to train")
     train.add_argument("--data", type=Path, default=None,
                        help="folder of training images (default: <data-dir>/products/train)")
-    train.add_argument("--data-dir", type=Path, default=None, help="shared data root (env RETOUCH_EVAL_DATA)")
+    train.add_argument("--data-dir", type=Path, default=None, help=DATA_HELP)
     train.add_argument("--holdout", type=int, default=25,
                        help="last N images by sorted filename are held aside for evaluation, never trained on")
     train.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the recipe's)")
@@ -59,7 +71,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                     help="comma-separated sets (Set5,Set14,BSD100 | CBSD68,Kodak24,McMaster | products)")
     ev.add_argument("--scales", default="2,4", help="comma-separated SR scales")
     ev.add_argument("--sigmas", default="15,25,50", help="comma-separated noise sigmas (of 255)")
-    ev.add_argument("--data-dir", type=Path, default=None, help="shared data root (env RETOUCH_EVAL_DATA)")
+    ev.add_argument("--data-dir", type=Path, default=None, help=DATA_HELP)
     ev.add_argument("--weights-dir", type=Path, default=None, help="folder of <model_id>.safetensors")
     ev.add_argument("--limit", type=int, default=None, help="use only the first N images of each set")
     ev.add_argument("--threads", type=int, default=2)
@@ -71,8 +83,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    if args.data_dir is None:
-        args.data_dir = _default_data_dir()
+    args.data_dir = _data_dir(args)
+    if args.data_dir is None and args.data is None:
+        return _no_data("train")
     if args.model_id == INPAINT_MODEL:  # adversarial training has its own loop (engines/training/inpaint_train.py)
         from engines.training.inpaint_train import train_inpaint_from_args
 
@@ -83,8 +96,9 @@ def _run_train(args: argparse.Namespace) -> int:
 
 
 def _run_eval(args: argparse.Namespace) -> int:
+    args.data_dir = _data_dir(args)
     if args.data_dir is None:
-        args.data_dir = _default_data_dir()
+        return _no_data("eval")
     if args.task == "inpaint":  # `all` stays the SR and denoise tables: the inpaint eval takes minutes
         from engines.training.inpaint_eval import eval_inpaint_from_args
 

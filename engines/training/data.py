@@ -21,7 +21,8 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 
 
 def resolve(path: Path) -> Path:
-    """Follow a symlink stored as a tiny text file holding its relative target (as ../shared has)."""
+    """Follow a symlink stored as a tiny text file holding its relative target (git checkouts made with
+    core.symlinks=false store data-set symlinks that way)."""
     if path.stat().st_size < 256:
         target = path.read_bytes()
         if not target.startswith((b"\x89PNG", b"\xff\xd8")):

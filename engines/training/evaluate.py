@@ -41,7 +41,7 @@ REAL_SEED = 2024
 HOLDOUT = 25
 REAL_CROP = 768  # HR pixels, centred, of each held-aside product photo
 
-# Published Y-PSNR (dB) from /work/shared/README.md: method -> (set, scale) -> value.
+# Published Y-PSNR (dB), as the FSRCNN, EDSR and SwinIR papers report them: method -> (set, scale) -> value.
 PUBLISHED_SR: dict[str, dict[tuple[str, int], float]] = {
     "FSRCNN": {("Set5", 2): 37.00, ("Set14", 2): 32.63, ("BSD100", 2): 31.53,
                ("Set5", 4): 30.72, ("Set14", 4): 27.61, ("BSD100", 4): 26.98},

@@ -50,3 +50,13 @@ def test_eval_without_data_fails_clearly(tmp_path: Path, capsys: pytest.CaptureF
     assert _cli(["eval", "sr", "--data-dir", str(tmp_path / "absent")]) == 2
     err = capsys.readouterr().err
     assert "--data-dir" in err and "RETOUCH_EVAL_DATA" in err
+
+
+@pytest.mark.parametrize("command", [["eval", "sr"], ["train", "retouch-sr-x2-bicubic"]])
+def test_no_data_folder_given_fails_clearly(command: list[str], monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    # Given neither --data-dir nor RETOUCH_EVAL_DATA, then the command names both instead of guessing a path.
+    monkeypatch.delenv("RETOUCH_EVAL_DATA", raising=False)
+    assert _cli(command) == 2
+    err = capsys.readouterr().err
+    assert "--data-dir" in err and "RETOUCH_EVAL_DATA" in err
