@@ -62,7 +62,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                        help="training patch side in HR pixels (inpaint: crop side, multiple of 8)")
     train.add_argument("--bf16", action="store_true",
                        help="bfloat16 autocast for forward passes (about 2x faster on CPUs with AVX512-BF16)")
+    train.add_argument("--loss", default=None, choices=["l1", "charbonnier", "l2"],
+                       help="reconstruction loss (default: the recipe's; SR/denoise: l1 or charbonnier, "
+                            "inpaint: l1 or l2)")
     train.add_argument("--adv-start", type=int, default=None, help="(inpaint only) first adversarial step")
+    train.add_argument("--adv-weight", type=float, default=None, help="(inpaint only) adversarial loss weight")
+    train.add_argument("--canvas-side", type=int, default=None,
+                       help="(inpaint only) train on whole canvases at this working side (multiple of 8) "
+                            "instead of crops")
     train.set_defaults(func=_run_train)
 
     ev = subparsers.add_parser("eval", help="measure PSNR/SSIM of the shipped models beside bicubic")

@@ -8,9 +8,13 @@ studio background continues as itself). Batches are drawn with `data.sample_patc
 
 Masks: `masks.random_mask` (strokes / boxes / border bands) per sample.
 
-Losses: L1 on the hole (weight 1) and on the known pixels (`VALID_WEIGHT`; the prediction there is used by
-the feathered composite), then from `adv_start` on a spectral-norm PatchGAN hinge loss on the composite
-plus discriminator feature matching against the real image.
+With `canvas_side` set, samples are instead whole canvases at that working side with canvas-scale holes
+(`engines.training.inpaint_canvas`): the framing the engine fills and the evaluation measures.
+
+Losses: L1 (or, `hole_loss="l2"`, squared error: what masked PSNR measures) on the hole (weight 1) and on
+the known pixels (`VALID_WEIGHT`; the prediction there is used by the feathered composite), then from
+`adv_start` on a spectral-norm PatchGAN hinge loss on the composite plus discriminator feature matching
+against the real image.
 
 Every batch and mask is drawn from `numpy.random.default_rng([seed, step])`, and checkpoints hold both
 networks, both optimizers (and the spectral-norm power-iteration vectors), so a resumed run reproduces
@@ -38,6 +42,7 @@ from torch import nn
 from engines.archs.compact_inpainter import CompactInpainter
 from engines.archs.patch_discriminator import PatchDiscriminator
 from engines.training.data import list_images, resolve, sample_patches, split_holdout, stack_crops
+from engines.training.inpaint_canvas import build_canvas_cache, canvas_validation_set, sample_canvas_batch
 from engines.training.masks import box_mask, outpaint_mask, random_mask
 from engines.training.model_io import sha256_file
 from engines.training.train import lr_at
@@ -55,6 +60,9 @@ class InpaintRecipe:
     patch: training crop side (multiple of 8). box_area: training box sizes as a fraction of the crop
     (larger than the 5-20 % of a whole canvas that evaluation uses: a crop is ~40 % of a canvas side).
     adv_start: first step with the adversarial + feature-matching losses (reconstruction only before).
+    canvas_side: 0 trains on crops (`patch`, `box_area`); N > 0 on whole canvases whose longest side is N
+    (`inpaint_canvas`; `patch` and `box_area` are then unused).
+    hole_loss: "l1" or "l2", the reconstruction error over the hole and the known pixels.
     """
 
     steps: int = 2000
@@ -70,6 +78,8 @@ class InpaintRecipe:
     adv_weight: float = 0.01
     fm_weight: float = 0.05
     box_area: tuple[float, float] = (0.05, 0.35)
+    canvas_side: int = 0
+    hole_loss: str = "l1"
 
     @property
     def arch_params(self) -> dict[str, int]:
@@ -151,33 +161,43 @@ def validation_set(folder: Path, holdout: int, n: int = 6, size: int = 160,
     return pairs
 
 
-def masked_psnr(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> float:
-    """PSNR (dB, peak 255, RGB, 8-bit rounded) over the masked pixels only."""
+def masked_squared_error(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> tuple[float, float]:
+    """(sum of squared errors in 8-bit levels over the masked pixels, RGB, rounded; masked value count)."""
     a = (pred.clamp(0, 1) * 255).round().double()
     b = (target.clamp(0, 1) * 255).round().double()
     m = mask.expand_as(a).double()
-    mse = float((((a - b) ** 2) * m).sum() / m.sum().clamp(min=1))
+    return float((((a - b) ** 2) * m).sum()), float(m.sum())
+
+
+def _psnr(sse: float, count: float) -> float:
+    mse = sse / max(count, 1.0)
     return float("inf") if mse == 0 else 10 * float(np.log10(255.0**2 / mse))
 
 
 @torch.no_grad()
 def validate(model: nn.Module, pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
-    """Mean masked-region PSNR of the composite over `pairs`."""
+    """Masked-region PSNR of the composite over `pairs`, squared error pooled over all their hole pixels
+    (as `retouch eval inpaint` pools it: a plain band filled exactly does not make the mean infinite)."""
     model.eval()
-    vals = []
+    sse, count = 0.0, 0.0
     for img, m in pairs:
         comp = img * (1 - m) + model(img, m).clamp(0, 1) * m
-        vals.append(masked_psnr(comp, img, m))
+        e, n = masked_squared_error(comp, img, m)
+        sse, count = sse + e, count + n
     model.train()
-    return float(np.mean(vals))
+    return _psnr(sse, count)
 
 
 # -- losses -------------------------------------------------------------------------------------------
 
 
-def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean L1 over hole pixels + VALID_WEIGHT x mean L1 over known pixels."""
-    err = (pred - target).abs().mean(dim=1, keepdim=True)
+def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
+                        kind: str = "l1") -> torch.Tensor:
+    """Mean error over hole pixels + VALID_WEIGHT x mean error over known pixels; error = |d| ("l1") or d^2
+    ("l2"). Means are over all hole pixels of the batch, so a large hole weighs as its pixel count, as in
+    the pooled masked PSNR of `retouch eval inpaint`."""
+    diff = pred - target
+    err = (diff.abs() if kind == "l1" else diff.square()).mean(dim=1, keepdim=True)
     hole = (err * mask).sum() / mask.sum().clamp(min=1)
     valid = (err * (1 - mask)).sum() / (1 - mask).sum().clamp(min=1)
     return hole + VALID_WEIGHT * valid
@@ -221,12 +241,17 @@ def train(recipe: InpaintRecipe, data: Path, out_dir: Path, seed: int = 0, holdo
         start = int(state["step"])
         log(f"resume: from step {start}")
 
-    crop = recipe.patch + recipe.patch // 4
-    per_image = cache_crops or max(2, 3000 // max(len(list_images(data)) - holdout, 1))
     t0 = time.time()
-    cache = build_scene_cache(data, holdout, crop, per_image, seed, out_dir / "cache", log)
-    log(f"cache: {cache.shape[0]} crops of {crop}px in {time.time() - t0:.1f}s")
-    val = validation_set(data, holdout, n=val_images, seed=seed)
+    if recipe.canvas_side:
+        canvases = build_canvas_cache(data, holdout, recipe.canvas_side, out_dir / "cache", log)
+        log(f"cache: {len(canvases['square'])} canvases at {recipe.canvas_side}px in {time.time() - t0:.1f}s")
+        val = canvas_validation_set(data, holdout, recipe.canvas_side, n=val_images, seed=seed)
+    else:
+        crop = recipe.patch + recipe.patch // 4
+        per_image = cache_crops or max(2, 3000 // max(len(list_images(data)) - holdout, 1))
+        cache = build_scene_cache(data, holdout, crop, per_image, seed, out_dir / "cache", log)
+        log(f"cache: {cache.shape[0]} crops of {crop}px in {time.time() - t0:.1f}s")
+        val = validation_set(data, holdout, n=val_images, seed=seed)
     g.train()
     d.train()
     sums: dict[str, float] = {}
@@ -235,7 +260,10 @@ def train(recipe: InpaintRecipe, data: Path, out_dir: Path, seed: int = 0, holdo
     with (run_dir / "log.jsonl").open("a") as logf:
         for step in range(start, end):
             rng = np.random.default_rng([seed, step])
-            img, mask = sample_batch(cache, recipe, rng)
+            if recipe.canvas_side:
+                img, mask = sample_canvas_batch(canvases, recipe.batch, rng)
+            else:
+                img, mask = sample_batch(cache, recipe, rng)
             img, mask = img.to(device), mask.to(device)
             adversarial = step >= recipe.adv_start
             for group in opt_g.param_groups:
@@ -244,7 +272,7 @@ def train(recipe: InpaintRecipe, data: Path, out_dir: Path, seed: int = 0, holdo
                 pred = g(img, mask)
             pred = pred.float()
             comp = img * (1 - mask) + pred * mask
-            parts = {"rec": reconstruction_loss(pred, img, mask)}
+            parts = {"rec": reconstruction_loss(pred, img, mask, recipe.hole_loss)}
             if adversarial:
                 # Critic step on the detached composite, then the generator's hinge + feature matching.
                 for group in opt_d.param_groups:
@@ -323,6 +351,12 @@ def recipe_from_args(args: argparse.Namespace) -> InpaintRecipe:
         recipe = replace(recipe, adv_start=args.adv_start)
     if getattr(args, "patch", None) is not None:
         recipe = replace(recipe, patch=args.patch)
+    if getattr(args, "canvas_side", None) is not None:
+        recipe = replace(recipe, canvas_side=args.canvas_side)
+    if getattr(args, "loss", None) is not None:
+        recipe = replace(recipe, hole_loss=args.loss)
+    if getattr(args, "adv_weight", None) is not None:
+        recipe = replace(recipe, adv_weight=args.adv_weight)
     return recipe
 
 
@@ -331,8 +365,14 @@ def train_inpaint_from_args(args: argparse.Namespace) -> int:
     if getattr(args, "init", None) is not None:
         print("error: --init is not supported for retouch-inpaint (train from scratch or --resume)", file=sys.stderr)
         return 2
+    if getattr(args, "loss", None) not in (None, "l1", "l2"):
+        print(f"error: --loss {args.loss} is not supported for retouch-inpaint (l1 or l2)", file=sys.stderr)
+        return 2
     torch.set_num_threads(int(getattr(args, "threads", 2)))
     recipe = recipe_from_args(args)
+    if recipe.canvas_side % 8 or 0 < recipe.canvas_side < 80:  # the 4:5 view is then >= 64 px wide
+        print(f"error: --canvas-side {recipe.canvas_side} must be a multiple of 8 and at least 80", file=sys.stderr)
+        return 2
     data_dir = getattr(args, "data_dir", None)
     data = getattr(args, "data", None) or (Path(data_dir) / "products" / "train" if data_dir else None)
     if data is None or not Path(data).is_dir():

@@ -178,10 +178,14 @@ def train(recipe: Recipe, data: Path, out_dir: Path, seed: int = 0, holdout: int
 
 def train_from_args(args: argparse.Namespace) -> int:
     """`retouch train` handler."""
+    loss = getattr(args, "loss", None)
+    if loss not in (None, "l1", "charbonnier"):
+        print(f"error: --loss {loss} is not supported for {args.model_id} (l1 or charbonnier)", file=sys.stderr)
+        return 2
     torch.set_num_threads(args.threads)
     recipe = RECIPES[args.model_id]
     overrides = {k: v for k, v in {"steps": args.steps, "batch": args.batch, "lr": args.lr,
-                                   "patch": args.patch}.items() if v is not None}
+                                   "patch": args.patch, "loss": loss}.items() if v is not None}
     params = dict(recipe.arch_params)
     if args.features is not None:
         params["features"] = args.features
