@@ -89,10 +89,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     ev.set_defaults(func=_run_eval)
 
 
+def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool | None:
+    """True when the CPU computes bfloat16 natively (AVX512-BF16 or AMX-BF16), None when unknown (not Linux).
+
+    Without it oneDNN emulates bf16 and `--bf16` makes a step several times slower instead of ~2x faster
+    (measured: 2.2 vs 0.64 s per denoiser step on an AVX512 Xeon without AVX512-BF16).
+    """
+    try:
+        flags = cpuinfo.read_text()
+    except OSError:
+        return None
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def _run_train(args: argparse.Namespace) -> int:
     args.data_dir = _data_dir(args)
     if args.data_dir is None and args.data is None:
         return _no_data("train")
+    if args.bf16 and args.device == "cpu" and cpu_has_native_bf16() is False:
+        print("warning: this CPU has no native bfloat16 (AVX512-BF16/AMX); --bf16 will be slower than float32",
+              file=sys.stderr)
     if args.model_id == INPAINT_MODEL:  # adversarial training has its own loop (engines/training/inpaint_train.py)
         from engines.training.inpaint_train import train_inpaint_from_args
 

@@ -60,3 +60,20 @@ def test_no_data_folder_given_fails_clearly(command: list[str], monkeypatch: pyt
     assert _cli(command) == 2
     err = capsys.readouterr().err
     assert "--data-dir" in err and "RETOUCH_EVAL_DATA" in err
+
+
+def test_bf16_on_a_cpu_without_native_bf16_warns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from engines.training import commands
+
+    flags = tmp_path / "cpuinfo"
+    flags.write_text("flags\t\t: fpu avx2 avx512f avx512bw\n")
+    assert commands.cpu_has_native_bf16(flags) is False
+    flags.write_text("flags\t\t: fpu avx2 avx512f avx512_bf16\n")
+    assert commands.cpu_has_native_bf16(flags) is True
+    assert commands.cpu_has_native_bf16(tmp_path / "absent") is None
+    # Given a CPU without it, when --bf16 is asked for, then the user is told before the (slow) run starts.
+    monkeypatch.setattr(commands, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.delenv("RETOUCH_EVAL_DATA", raising=False)
+    assert _cli(["train", "retouch-denoise", "--bf16", "--data", str(tmp_path / "absent")]) == 2
+    assert "no native bfloat16" in capsys.readouterr().err
