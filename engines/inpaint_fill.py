@@ -1,7 +1,7 @@
 """Fill a mask on a full-resolution canvas with an inpainting engine run at a working resolution.
 
 Why not tile at full resolution: an inpainting model needs to see the whole hole and its surroundings,
-and a compact network trained on ~400 px canvases has a receptive field of ~300 px; a 1600 px photo with a
+and a compact network trained on whole 192 px canvases sees ~300 px around a pixel; a 1600 px photo with a
 box of 20 % of its area (~700 px wide) would get a hole wider than anything the model can reason about. So:
 
 1. shrink the canvas (antialiased) so its longest side is `work_side` (nothing happens when it already is
@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 __all__ = ["DEFAULT_FEATHER", "DEFAULT_WORK_SIDE", "MASK_GROW", "feather_mask", "fill", "resize"]
 
-DEFAULT_WORK_SIDE = 320  # within the canvases retouch-inpaint was trained on (longest side 320-448); see its card
+DEFAULT_WORK_SIDE = 192  # the canvas side retouch-inpaint was trained at (--canvas-side 192); see its card
 DEFAULT_FEATHER = 4
 MASK_GROW = 1
 

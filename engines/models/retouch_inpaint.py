@@ -5,12 +5,12 @@ Descriptor`): same task (`inpaint`), same call `model(image, mask)` with mask 1 
 size multiple (8; our minimum side is 64, LaMa's 16, for the push-pull pyramid) and the same tile hint as
 `engines.weights_io` gives LaMa (1024), with an overlap covering the ~316 px receptive field.
 
-How it should run (see `engines/inpaint_fill.py` and the model card): the canvas is shrunk to a working
-resolution of `WORK_SIDE` px on its longest side, filled there in one tile, and the fill is upsampled and
-composited into the full-resolution photo with a mask feathered a few pixels outward. Run directly at
-full resolution, `tile_size` keeps a 1024 px canvas in one tile (CPU: ~1-2 s with 2 threads); larger
-images are tiled with a 320 px margin; the global-context vector still differs per tile, so prefer the
-working-resolution path (the worker uses it).
+How it should run (see `engines/inpaint_fill.py` and the model card): the canvas is shrunk so its longest
+side is `engines.inpaint_fill.DEFAULT_WORK_SIDE` (the canvas side it was trained at), filled there in one
+tile, and the fill is upsampled and composited into the full-resolution photo with a mask feathered a
+few pixels outward. Run directly at full resolution, `tile_size` keeps a 1024 px canvas in one tile
+(CPU: ~1-2 s with 2 threads); larger images are tiled with a 320 px margin; the global-context vector
+still differs per tile, so prefer the working-resolution path (the worker uses it).
 
 The sha256 literal pins the shipped `engines/weights/retouch-inpaint.safetensors`; whoever ships new weights
 updates it. None means "not shipped yet": loading then fails with WeightsError.
@@ -19,8 +19,6 @@ updates it. None means "not shipped yet": loading then fails with WeightsError.
 from __future__ import annotations
 
 from engines.spec import ModelSpec, Task, WeightsRef
-
-WORK_SIDE = 320  # trained on canvases whose longest side is 320-448 px; measured best of 256/320/384 (card)
 
 INPAINT = ModelSpec(
     id="retouch-inpaint",
@@ -38,7 +36,7 @@ INPAINT = ModelSpec(
     tile_overlap=320,  # >= the network's receptive field (316 px), a multiple of size_multiple
     weights=WeightsRef(
         file="retouch-inpaint.safetensors",
-        sha256="1decc43eb00839f62ebdd2927b730724e2f5a69dec09aee7441b25e8879894c1",
+        sha256="c766b8b458a8cfb4994038c97596b62f2a193b35deefda19fec48729c6971009",
     ),
     architecture="CompactInpainter",
     arch_params={"features": 16, "bottleneck": 96, "blocks": 4},

@@ -68,8 +68,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     train.add_argument("--adv-start", type=int, default=None, help="(inpaint only) first adversarial step")
     train.add_argument("--adv-weight", type=float, default=None, help="(inpaint only) adversarial loss weight")
     train.add_argument("--canvas-side", type=int, default=None,
-                       help="(inpaint only) train on whole canvases at this working side (multiple of 8) "
-                            "instead of crops")
+                       help="(inpaint only) working side of the whole-canvas training samples, a multiple of 8 "
+                            "(default 192; 0 = the old crop mode)")
     train.set_defaults(func=_run_train)
 
     ev = subparsers.add_parser("eval", help="measure PSNR/SSIM of the shipped models beside bicubic")

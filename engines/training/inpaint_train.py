@@ -1,15 +1,14 @@
 """Training loop for the inpainting engine (`retouch train retouch-inpaint`): seeded, resumable, CPU-friendly.
 
 Data: the catalogue photos of `products/train` minus the held-aside tail (`data.split_holdout`, the same
-rule as the SR/denoise trainer), each shrunk so its longest side is one of `WORK_SIDES` (the engine fills
-at a working resolution of about 384 px, see `engines/models/retouch_inpaint.py`) and cut into a fixed
-number of crops kept in memory (flat white crops are kept at a low rate: outpainting must learn that a
-studio background continues as itself). Batches are drawn with `data.sample_patches`.
+rule as the SR/denoise trainer). By default (`canvas_side` = 192, the shipped model) every sample is a
+whole canvas at the engine's working side with a canvas-scale hole (`engines.training.inpaint_canvas`):
+the framing the engine fills and the evaluation measures.
 
-Masks: `masks.random_mask` (strokes / boxes / border bands) per sample.
-
-With `canvas_side` set, samples are instead whole canvases at that working side with canvas-scale holes
-(`engines.training.inpaint_canvas`): the framing the engine fills and the evaluation measures.
+`canvas_side=0` (`--canvas-side 0`) is the session-1 crop mode, kept for comparison: photos shrunk so
+their longest side is one of `WORK_SIDES`, cut into a fixed number of crops kept in memory (flat white
+crops at a low rate), batches drawn with `data.sample_patches`, masks from `masks.random_mask` (strokes /
+boxes / border bands). It learned nothing beyond the push-pull prior (see the model card).
 
 Losses: L1 (or, `hole_loss="l2"`, squared error: what masked PSNR measures) on the hole (weight 1) and on
 the known pixels (`VALID_WEIGHT`; the prediction there is used by the feathered composite), then from
@@ -57,15 +56,16 @@ VALID_WEIGHT = 0.5
 class InpaintRecipe:
     """Schedule and architecture of `retouch-inpaint`; command-line flags override single fields.
 
-    patch: training crop side (multiple of 8). box_area: training box sizes as a fraction of the crop
+    The defaults are the shipped model's recipe (its card has the measured results).
+    canvas_side: N > 0 trains on whole canvases whose longest side is N (`inpaint_canvas`); 0 on crops.
+    patch, box_area (crop mode only): crop side (multiple of 8) and box sizes as a fraction of the crop
     (larger than the 5-20 % of a whole canvas that evaluation uses: a crop is ~40 % of a canvas side).
     adv_start: first step with the adversarial + feature-matching losses (reconstruction only before).
-    canvas_side: 0 trains on crops (`patch`, `box_area`); N > 0 on whole canvases whose longest side is N
-    (`inpaint_canvas`; `patch` and `box_area` are then unused).
-    hole_loss: "l1" or "l2", the reconstruction error over the hole and the known pixels.
+    hole_loss: "l1" or "l2" (squared error: what masked PSNR measures), over the hole and known pixels.
+    adv_weight: hinge-loss weight; squared-error gradients are ~4x smaller than L1's, hence 0.003 with l2.
     """
 
-    steps: int = 2000
+    steps: int = 5000
     batch: int = 8
     lr: float = 1e-3
     d_lr: float = 4e-4
@@ -74,12 +74,12 @@ class InpaintRecipe:
     bottleneck: int = 96
     blocks: int = 4
     d_features: int = 32
-    adv_start: int = 1200
-    adv_weight: float = 0.01
+    adv_start: int = 4000
+    adv_weight: float = 0.003
     fm_weight: float = 0.05
     box_area: tuple[float, float] = (0.05, 0.35)
-    canvas_side: int = 0
-    hole_loss: str = "l1"
+    canvas_side: int = 192
+    hole_loss: str = "l2"
 
     @property
     def arch_params(self) -> dict[str, int]:
@@ -346,7 +346,7 @@ def recipe_from_args(args: argparse.Namespace) -> InpaintRecipe:
               "blocks": getattr(args, "blocks", None)}
     recipe = replace(InpaintRecipe(), **{k: v for k, v in fields.items() if v is not None})
     if getattr(args, "steps", None) is not None and getattr(args, "adv_start", None) is None:
-        recipe = replace(recipe, adv_start=recipe.steps * 3 // 5)
+        recipe = replace(recipe, adv_start=recipe.steps * 4 // 5)
     if getattr(args, "adv_start", None) is not None:
         recipe = replace(recipe, adv_start=args.adv_start)
     if getattr(args, "patch", None) is not None:

@@ -15,7 +15,7 @@ from engines.training import inpaint_train
 from engines.training.inpaint_train import InpaintRecipe, load_generator, train, train_inpaint_from_args
 
 TINY = replace(InpaintRecipe(), steps=4, batch=2, patch=64, features=4, bottleneck=8, blocks=1, d_features=4,
-               adv_start=2, lr=1e-3)
+               adv_start=2, lr=1e-3, canvas_side=0, hole_loss="l1")  # crop mode; canvas mode: test_canvas.py
 
 
 @pytest.fixture(scope="module")
