@@ -59,6 +59,21 @@ def split_holdout(files: list[Path], holdout: int) -> tuple[list[Path], list[Pat
     return files[:-holdout], files[-holdout:]
 
 
+def training_files(folder: Path, holdout: int) -> list[Path]:
+    """The training split of `folder` (the held-aside tail excluded); FileNotFoundError when it is empty."""
+    files, _ = split_holdout(list_images(folder), holdout)
+    if not files:
+        raise FileNotFoundError(f"no training images in {folder}")
+    return files
+
+
+def cache_path(cache_dir: Path | None, prefix: str, key_parts: list) -> Path | None:
+    """`cache_dir/<prefix>-<hash of key_parts>.pt`, the file a crop cache is saved to (None: no caching)."""
+    if cache_dir is None:
+        return None
+    return cache_dir / f"{prefix}-{hashlib.sha256(json.dumps(key_parts).encode()).hexdigest()[:16]}.pt"
+
+
 def is_textured(crop: np.ndarray, min_std: float = 6.0, max_flat_fraction: float = 0.6) -> bool:
     """True when an (H, W, 3) uint8 crop has enough detail to be worth training on.
 
@@ -97,9 +112,7 @@ def build_crop_cache(spec: CacheSpec, cache_dir: Path | None = None, log=print) 
     path = cache_dir / f"crops-{spec.key()}.pt" if cache_dir else None
     if path is not None and path.exists():
         return torch.load(path)
-    files, _ = split_holdout(list_images(Path(spec.folder)), spec.holdout)
-    if not files:
-        raise FileNotFoundError(f"no training images in {spec.folder}")
+    files = training_files(Path(spec.folder), spec.holdout)
     rng = np.random.default_rng([spec.seed, 7919])
     crops: list[np.ndarray] = []
     for i, f in enumerate(files):

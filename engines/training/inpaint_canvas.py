@@ -20,15 +20,13 @@ photo; total width 4-30 %), any other border bands (`masks.outpaint_mask`), or f
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-from engines.training.data import list_images, resolve, split_holdout
+from engines.training.data import cache_path, list_images, resolve, split_holdout, training_files
 from engines.training.masks import BOX_AREA, band_mask, box_mask, outpaint_mask, stroke_mask
 
 JITTER = 8
@@ -69,13 +67,10 @@ def build_canvas_cache(folder: Path, holdout: int, side: int, cache_dir: Path | 
 
     Deterministic (no random draws); saved as `cache_dir/inpaint-canvas-<key>.pt` and reused.
     """
-    key = hashlib.sha256(json.dumps([str(folder), holdout, side, JITTER, VIEWS]).encode()).hexdigest()[:16]
-    path = cache_dir / f"inpaint-canvas-{key}.pt" if cache_dir else None
+    path = cache_path(cache_dir, "inpaint-canvas", [str(folder), holdout, side, JITTER, list(VIEWS)])
     if path is not None and path.exists():
         return torch.load(path)
-    files, _ = split_holdout(list_images(folder), holdout)
-    if not files:
-        raise FileNotFoundError(f"no training images in {folder}")
+    files = training_files(folder, holdout)
     views: dict[str, list[np.ndarray]] = {v: [] for v in VIEWS}
     for i, f in enumerate(files):
         for v in VIEWS:

@@ -23,7 +23,6 @@ the uninterrupted one on the same machine and thread count.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shlex
 import shutil
@@ -40,7 +39,15 @@ from torch import nn
 
 from engines.archs.compact_inpainter import CompactInpainter
 from engines.archs.patch_discriminator import PatchDiscriminator
-from engines.training.data import list_images, resolve, sample_patches, split_holdout, stack_crops
+from engines.training.data import (
+    cache_path,
+    list_images,
+    resolve,
+    sample_patches,
+    split_holdout,
+    stack_crops,
+    training_files,
+)
 from engines.training.inpaint_canvas import build_canvas_cache, canvas_validation_set, sample_canvas_batch
 from engines.training.masks import box_mask, outpaint_mask, random_mask
 from engines.training.model_io import sha256_file
@@ -105,13 +112,10 @@ def build_scene_cache(folder: Path, holdout: int, crop: int, per_image: int, see
 
     Reproducible from `seed`; saved as `cache_dir/inpaint-crops-<key>.pt` and reused when present.
     """
-    key = hashlib.sha256(json.dumps([str(folder), holdout, crop, per_image, seed, WORK_SIDES]).encode())
-    path = cache_dir / f"inpaint-crops-{key.hexdigest()[:16]}.pt" if cache_dir else None
+    path = cache_path(cache_dir, "inpaint-crops", [str(folder), holdout, crop, per_image, seed, list(WORK_SIDES)])
     if path is not None and path.exists():
         return torch.load(path)
-    files, _ = split_holdout(list_images(folder), holdout)
-    if not files:
-        raise FileNotFoundError(f"no training images in {folder}")
+    files = training_files(folder, holdout)
     rng = np.random.default_rng([seed, 31337])
     crops: list[np.ndarray] = []
     for i, f in enumerate(files):
