@@ -58,6 +58,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     train.add_argument("--val-every", type=int, default=250)
     train.add_argument("--ckpt-every", type=int, default=250)
     train.add_argument("--cache-crops", type=int, default=None, help="crops cached per training image")
+    train.add_argument("--natural-crops", type=int, default=0,
+                       help="(SR/denoise) also cache N crops of each natural photo scikit-image ships "
+                            "(fur, foliage, brick: texture catalogue photos lack)")
     train.add_argument("--patch", type=int, default=None,
                        help="training patch side in HR pixels (inpaint: crop side, multiple of 8)")
     train.add_argument("--bf16", action="store_true",

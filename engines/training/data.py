@@ -19,6 +19,20 @@ from PIL import Image
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 
+# Natural photographs scikit-image ships inside its wheel (no download; public domain or CC0 per
+# skimage/data/README.txt): fur, foliage, brick, gravel, grass and metal, the texture catalogue photos
+# lack and the denoising benchmarks (BSD, Kodak) are full of. Greyscale ones are used as grey RGB.
+NATURAL_PHOTOS = ("astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg", "motorcycle_left.png",
+                  "motorcycle_right.png", "color.png", "brick.png", "grass.png", "gravel.png", "camera.png")
+
+
+def natural_photo_files() -> list[Path]:
+    """Paths of `NATURAL_PHOTOS` in the installed scikit-image (a core dependency)."""
+    from importlib.resources import files
+
+    folder = Path(str(files("skimage") / "data"))
+    return [folder / name for name in NATURAL_PHOTOS]
+
 
 def resolve(path: Path) -> Path:
     """Follow a symlink stored as a tiny text file holding its relative target (git checkouts made with
@@ -96,6 +110,9 @@ class CacheSpec:
     crops_per_image: int
     shrink: tuple[float, ...]
     seed: int
+    # Extra images cut at every shrink factor, `extra_crops_per_image` crops each (e.g. natural_photo_files()).
+    extra_files: tuple[str, ...] = ()
+    extra_crops_per_image: int = 0
 
     def key(self) -> str:
         blob = json.dumps(self.__dict__, sort_keys=True).encode()
@@ -117,26 +134,39 @@ def build_crop_cache(spec: CacheSpec, cache_dir: Path | None = None, log=print) 
     crops: list[np.ndarray] = []
     for i, f in enumerate(files):
         factor = float(rng.choice(spec.shrink))
-        with Image.open(f) as im:
-            im = im.convert("RGB")
-            if factor != 1.0:
-                im = im.resize((round(im.width * factor), round(im.height * factor)), Image.BICUBIC)
-            arr = np.asarray(im)
-        h, w = arr.shape[:2]
-        if h < spec.crop or w < spec.crop:
-            continue
-        got = 0
-        for _ in range(spec.crops_per_image * 6):
-            y, x = int(rng.integers(0, h - spec.crop + 1)), int(rng.integers(0, w - spec.crop + 1))
-            c = arr[y : y + spec.crop, x : x + spec.crop]
-            if is_textured(c):
-                crops.append(c.copy())
-                got += 1
-                if got == spec.crops_per_image:
-                    break
+        crops += textured_crops(shrunk(f, factor), spec.crop, spec.crops_per_image, rng)
         if (i + 1) % 100 == 0:
             log(f"cache: {i + 1}/{len(files)} images, {len(crops)} crops")
+    per_factor = spec.extra_crops_per_image // max(len(spec.shrink), 1)
+    for f in spec.extra_files:
+        for factor in spec.shrink:
+            crops += textured_crops(shrunk(Path(f), factor), spec.crop, per_factor, rng)
     return stack_crops(crops, path, f"no textured crops of {spec.crop}px found in {spec.folder}")
+
+
+def shrunk(path: Path, factor: float) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of an image file, resized by `factor` (PIL bicubic, antialiased) unless 1."""
+    with Image.open(resolve(path)) as im:
+        im = im.convert("RGB")
+        if factor != 1.0:
+            im = im.resize((round(im.width * factor), round(im.height * factor)), Image.BICUBIC)
+        return np.asarray(im)
+
+
+def textured_crops(arr: np.ndarray, crop: int, count: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Up to `count` textured `crop`-pixel squares cut at random positions of `arr` (6 tries per crop)."""
+    h, w = arr.shape[:2]
+    if h < crop or w < crop:
+        return []
+    out: list[np.ndarray] = []
+    for _ in range(count * 6):
+        y, x = int(rng.integers(0, h - crop + 1)), int(rng.integers(0, w - crop + 1))
+        c = arr[y : y + crop, x : x + crop]
+        if is_textured(c):
+            out.append(c.copy())
+            if len(out) == count:
+                break
+    return out
 
 
 def stack_crops(crops: list[np.ndarray], path: Path | None, empty_message: str) -> torch.Tensor:

@@ -219,8 +219,12 @@ def _save_ckpt(path: Path, step: int, g: nn.Module, d: nn.Module, opt_g, opt_d, 
 
 def train(recipe: InpaintRecipe, data: Path, out_dir: Path, seed: int = 0, holdout: int = 25, resume: bool = False,
           val_every: int = 250, ckpt_every: int = 250, cache_crops: int | None = None, device: str = "cpu",
-          log=print, stop_at: int | None = None, val_images: int = 6, bf16: bool = False) -> nn.Module:
+          log=print, stop_at: int | None = None, val_images: int = 6, bf16: bool = False,
+          init: Path | None = None) -> nn.Module:
     """Train CompactInpainter on `data` (minus the held-aside tail); returns the generator (eval mode).
+
+    `init`: a generator `.safetensors` (e.g. the shipped weights) to start from instead of random weights;
+    the critic and both optimizers start fresh. Ignored when resuming.
 
     Writes `out_dir/retouch-inpaint/last.pt` every `ckpt_every` steps and at the end, and `log.jsonl`.
     `stop_at` ends early (checkpointed) with the schedule still planned for `recipe.steps`.
@@ -244,6 +248,10 @@ def train(recipe: InpaintRecipe, data: Path, out_dir: Path, seed: int = 0, holdo
         opt_d.load_state_dict(state["opt_d"])
         start = int(state["step"])
         log(f"resume: from step {start}")
+    elif init is not None:
+        start_from, _ = load_generator(Path(init))
+        g.load_state_dict(start_from.state_dict())
+        log(f"init: generator from {init}")
 
     t0 = time.time()
     if recipe.canvas_side:
@@ -366,9 +374,6 @@ def recipe_from_args(args: argparse.Namespace) -> InpaintRecipe:
 
 def train_inpaint_from_args(args: argparse.Namespace) -> int:
     """`retouch train retouch-inpaint` handler; accepts the SR/denoise trainer's argument names."""
-    if getattr(args, "init", None) is not None:
-        print("error: --init is not supported for retouch-inpaint (train from scratch or --resume)", file=sys.stderr)
-        return 2
     if getattr(args, "loss", None) not in (None, "l1", "l2"):
         print(f"error: --loss {args.loss} is not supported for retouch-inpaint (l1 or l2)", file=sys.stderr)
         return 2
@@ -388,7 +393,8 @@ def train_inpaint_from_args(args: argparse.Namespace) -> int:
     g = train(recipe, Path(data), out_dir, seed=seed, holdout=int(getattr(args, "holdout", 25)),
               resume=bool(getattr(args, "resume", False)), val_every=int(getattr(args, "val_every", 250)),
               ckpt_every=int(getattr(args, "ckpt_every", 250)), cache_crops=getattr(args, "cache_crops", None),
-              device=getattr(args, "device", "cpu"), bf16=bool(getattr(args, "bf16", False)))
+              device=getattr(args, "device", "cpu"), bf16=bool(getattr(args, "bf16", False)),
+              init=getattr(args, "init", None))
     elapsed = time.time() - t0
     command = "retouch train " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else ""
     meta = {"arch": ARCH, "arch_params": json.dumps(recipe.arch_params, sort_keys=True), "model_id": MODEL_ID,

@@ -23,7 +23,8 @@ from torch import nn
 
 from engines.archs import ARCHS
 from engines.training import degrade
-from engines.training.data import CacheSpec, build_crop_cache, list_images, load_rgb, sample_patches, split_holdout
+from engines.training.data import (CacheSpec, build_crop_cache, list_images, load_rgb, natural_photo_files,
+                                   sample_patches, split_holdout)
 from engines.training.model_io import save_weights
 from engines.training.quality import psnr
 from engines.training.recipes import RECIPES, Recipe
@@ -101,8 +102,12 @@ def validate(model: nn.Module, pairs: list[tuple[torch.Tensor, torch.Tensor]], s
 
 def train(recipe: Recipe, data: Path, out_dir: Path, seed: int = 0, holdout: int = 25, resume: bool = False,
           init: Path | None = None, val_every: int = 250, ckpt_every: int = 250, cache_crops: int | None = None,
-          device: str = "cpu", log=print, stop_at: int | None = None, bf16: bool = False) -> nn.Module:
+          device: str = "cpu", log=print, stop_at: int | None = None, bf16: bool = False,
+          natural_crops: int = 0) -> nn.Module:
     """Train `recipe` on images in `data` (minus the held-aside tail); returns the trained model.
+
+    `natural_crops` > 0 adds that many crops of each natural photo scikit-image ships
+    (`data.NATURAL_PHOTOS`) to the crop cache.
 
     `bf16` runs forward passes under bfloat16 autocast (weights, optimizer and loss stay float32): on a
     CPU with AVX512-BF16 or AMX, oneDNN's bf16 convolutions make a step about twice as fast.
@@ -132,7 +137,8 @@ def train(recipe: Recipe, data: Path, out_dir: Path, seed: int = 0, holdout: int
     # Cache crops a bit larger than the patch so random sub-crops still vary between epochs.
     crop = recipe.patch + recipe.patch // 2
     per_image = cache_crops or max(4, 9000 // max(len(list_images(data)) - holdout, 1))
-    spec = CacheSpec(str(data), holdout, crop, per_image, (1.0, 0.7, 0.5), seed)
+    extra = tuple(str(p) for p in natural_photo_files()) if natural_crops > 0 else ()
+    spec = CacheSpec(str(data), holdout, crop, per_image, (1.0, 0.7, 0.5), seed, extra, natural_crops)
     t0 = time.time()
     cache = build_crop_cache(spec, out_dir / "cache", log)
     log(f"cache: {cache.shape[0]} crops of {crop}px in {time.time() - t0:.1f}s")
@@ -199,14 +205,15 @@ def train_from_args(args: argparse.Namespace) -> int:
     t0 = time.time()
     model = train(recipe, data, args.out_dir, seed=args.seed, holdout=args.holdout, resume=args.resume,
                   init=args.init, val_every=args.val_every, ckpt_every=args.ckpt_every,
-                  cache_crops=args.cache_crops, device=args.device, bf16=args.bf16)
+                  cache_crops=args.cache_crops, device=args.device, bf16=args.bf16,
+                  natural_crops=getattr(args, "natural_crops", 0))
     elapsed = time.time() - t0
     command = "retouch train " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else ""
     meta = {"arch": recipe.arch, "arch_params": json.dumps(recipe.arch_params, sort_keys=True),
             "model_id": recipe.model_id, "trained_with": command, "seed": str(args.seed),
             "steps": str(recipe.steps), "batch": str(recipe.batch), "patch": str(recipe.patch),
             "degradation": recipe.degradation, "loss": recipe.loss, "lr": str(recipe.lr),
-            "precision": "bf16 autocast" if args.bf16 else "fp32",
+            "precision": "bf16 autocast" if args.bf16 else "fp32", "natural_crops": str(getattr(args, "natural_crops", 0)),
             "description": recipe.description, "train_seconds": f"{elapsed:.0f}"}
     out = args.out_dir / recipe.model_id / f"{recipe.model_id}.safetensors"
     sha = save_weights(model.cpu(), out, meta)

@@ -87,3 +87,23 @@ def test_command_writes_safetensors_with_metadata(photos: Path, tmp_path: Path, 
     assert meta["arch"] == "CompactInpainter" and meta["model_id"] == "retouch-inpaint"
     assert meta["seed"] == "3" and "trained_with" in meta and meta["task"] == "inpaint"
     assert model.features == 4 and meta["precision"] == "bf16 autocast (generator)"
+
+
+def test_init_starts_the_generator_from_shipped_style_weights(photos: Path, tmp_path: Path, monkeypatch) -> None:
+    # Given a finished run's safetensors, When a new run starts from it with zero steps left to train,
+    # Then its generator is exactly those weights (a fine-tune continues the model, not a random one).
+    monkeypatch.setattr(inpaint_train, "InpaintRecipe", lambda: TINY)
+    args = argparse.Namespace(model_id="retouch-inpaint", data=photos, data_dir=None, holdout=2, steps=None,
+                              batch=None, lr=None, seed=3, features=None, blocks=None, init=None,
+                              out_dir=tmp_path / "first", ship=None, resume=False, threads=1, device="cpu",
+                              val_every=2, ckpt_every=2, cache_crops=4, bf16=False)
+    assert train_inpaint_from_args(args) == 0
+    shipped = tmp_path / "first" / "retouch-inpaint" / "retouch-inpaint.safetensors"
+    start, _ = load_generator(shipped)
+    fresh = _state(_run(photos, tmp_path / "fresh", stop_at=0))
+    started = _state(_run(photos, tmp_path / "init", stop_at=0, init=shipped))
+    assert all(torch.equal(started[k], v) for k, v in start.state_dict().items())
+    assert any(not torch.equal(fresh[k], started[k]) for k in fresh if fresh[k].is_floating_point())
+    # and it trains on from there
+    trained = _state(_run(photos, tmp_path / "init2", stop_at=2, init=shipped))
+    assert any(not torch.equal(trained[k], started[k]) for k in trained if trained[k].is_floating_point())

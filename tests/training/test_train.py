@@ -96,3 +96,23 @@ def test_weights_round_trip_with_metadata(tmp_path: Path) -> None:
     assert got["model_id"] == "t" and read_metadata(tmp_path / "t.safetensors")["seed"] == "0"
     x = torch.rand(1, 3, 8, 8)
     assert torch.equal(loaded(x), model.eval()(x))
+
+
+def test_natural_photos_ship_with_scikit_image_and_join_the_crop_cache(image_folder: Path, tmp_path: Path) -> None:
+    from engines.training.data import CacheSpec, build_crop_cache, natural_photo_files
+
+    photos = natural_photo_files()
+    assert len(photos) >= 10 and all(p.is_file() for p in photos)
+    base = CacheSpec(str(image_folder), 1, 32, 3, (1.0, 0.5), seed=0)
+    with_extra = CacheSpec(str(image_folder), 1, 32, 3, (1.0, 0.5), seed=0,
+                           extra_files=tuple(str(p) for p in photos[:2]), extra_crops_per_image=4)
+    plain, extended = build_crop_cache(base), build_crop_cache(with_extra)
+    assert base.key() != with_extra.key()  # a cache file never serves the other mix
+    # 4 crops per photo, split over the 2 shrink factors; the catalogue crops come first, unchanged.
+    assert extended.shape[0] == plain.shape[0] + 2 * 4
+    assert torch.equal(extended[: plain.shape[0]], plain)
+    astronaut = np.asarray(Image.open(photos[0]).convert("RGB"))
+    first_extra = extended[plain.shape[0]].permute(1, 2, 0).numpy()
+    hits = [(y, x) for y in range(astronaut.shape[0] - 31) for x in range(0, astronaut.shape[1] - 31)
+            if astronaut[y, x, 0] == first_extra[0, 0, 0] and np.array_equal(astronaut[y:y + 32, x:x + 32], first_extra)]
+    assert hits, "the first extra crop is a full-size crop of the first natural photo"
