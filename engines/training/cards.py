@@ -17,6 +17,7 @@ from engines.training.evaluate import Row, eval_denoise, eval_real, eval_sr, for
 from engines.training.model_io import load_model, read_metadata, sha256_file
 
 SPEC_FILES = {"CompactSR": "retouch_sr.py", "CompactDenoiser": "retouch_denoise.py"}
+LOSS_NAMES = {"l1": "L1", "charbonnier": "Charbonnier", "l2": "squared error (L2)"}
 DEGRADATION_TEXT = {
     "bicubic": "MATLAB-compatible bicubic downscaling (antialiased, uint8 rounding after each axis, as the "
                "benchmarks' LR images were made); nothing else.",
@@ -87,6 +88,28 @@ def measure(model_id: str, weights_dir: Path, data_dir: Path, limit: int | None 
     return rows
 
 
+def cpu_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU model the card's timings were taken on (e.g. "Intel(R) Xeon(R) Processor"), or "CPU"."""
+    try:
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "CPU"
+
+
+def natural_photos_text(crops_per_photo: int) -> str:
+    """The card's sentence on `--natural-crops` (empty when none were used)."""
+    if crops_per_photo <= 0:
+        return ""
+    from engines.training.data import NATURAL_PHOTOS
+
+    return (f" Also {crops_per_photo} textured crops of each of the {len(NATURAL_PHOTOS)} images scikit-image "
+            f"ships (`--natural-crops`; {', '.join(NATURAL_PHOTOS)}; terms in `engines/training/data.py`), "
+            "spread over the shrink factors: fur, foliage, brick and gravel texture the catalogue lacks.")
+
+
 def write_card(weights_dir: Path, model_id: str, rows: list[Row], notes: str = "") -> Path:
     """Write `<weights_dir>/<model_id>.md` from the file's metadata and `rows`."""
     wpath = weights_dir / f"{model_id}.safetensors"
@@ -114,7 +137,7 @@ def write_card(weights_dir: Path, model_id: str, rows: list[Row], notes: str = "
 | tensor contract | NCHW RGB float in [0, 1] in; un-clamped float out, {scale}x the input size |
 | seed | {meta.get('seed')} |
 | steps x batch x patch | {meta.get('steps')} x {meta.get('batch')} x {meta.get('patch')}px (HR) |
-| training time | {meta.get('train_seconds')} s wall on a 2-core CPU (AMD EPYC), torch {torch.__version__} |
+| training time | {meta.get('train_seconds')} s wall on a 2-core CPU ({cpu_name()}), torch {torch.__version__} |
 | training precision | {meta.get('precision', 'fp32')} (inference: fp32) |
 | CPU speed | {speed1:.2f} output MP/s on 1 thread, {speed2:.2f} MP/s on 2 threads (256x256 input, fp32 torch) |
 
@@ -122,15 +145,15 @@ def write_card(weights_dir: Path, model_id: str, rows: list[Row], notes: str = "
 Trained on crops of `products/train` (605 catalogue photos from magento/magento2-sample-data
 `pub/media/catalog/product`, OSL-3.0 / AFL-3.0) minus the last 25 files by sorted name, which are held aside
 for evaluation and never trained on. Images are shrunk by a random factor from {{1.0, 0.7, 0.5}} before
-cropping; flat crops (grey std < 6/255 or > 60 % near-white background) are skipped. Evaluation sets
-(Set5, Set14, BSD100, CBSD68, Kodak24, McMaster) are never trained on.
+cropping; flat crops (grey std < 6/255 or > 60 % near-white background) are skipped.{natural_photos_text(int(meta.get('natural_crops', '0')))}
+Evaluation sets (Set5, Set14, BSD100, CBSD68, Kodak24, McMaster) are never trained on.
 
 ## Degradation
 {DEGRADATION_TEXT.get(meta.get('degradation', ''), meta.get('degradation', ''))}
 
 ## Recipe
 Adam (betas 0.9, 0.99), 50 warm-up steps then cosine decay to 1 % of the peak learning rate, loss
-{'Charbonnier' if meta.get('degradation') != 'bicubic' else 'L1'}, random flips and 90-degree rotations;
+{LOSS_NAMES.get(meta.get('loss', ''), meta.get('loss'))}, random flips and 90-degree rotations;
 batch k of step n is drawn from `numpy.random.default_rng([seed, n])` (resumable, deterministic).
 
 Reproduce (from the repository root, with RETOUCH_EVAL_DATA set to the data folder that holds `products/train`):

@@ -66,7 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     train.add_argument("--bf16", action="store_true",
                        help="bfloat16 autocast for forward passes (about 2x faster on CPUs with AVX512-BF16)")
     train.add_argument("--loss", default=None, choices=["l1", "charbonnier", "l2"],
-                       help="reconstruction loss (default: the recipe's; SR/denoise: l1 or charbonnier, "
+                       help="reconstruction loss (default: the recipe's; SR/denoise: any, "
                             "inpaint: l1 or l2)")
     train.add_argument("--adv-start", type=int, default=None, help="(inpaint only) first adversarial step")
     train.add_argument("--adv-weight", type=float, default=None, help="(inpaint only) adversarial loss weight")

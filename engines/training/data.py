@@ -19,9 +19,11 @@ from PIL import Image
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 
-# Natural photographs scikit-image ships inside its wheel (no download; public domain or CC0 per
-# skimage/data/README.txt): fur, foliage, brick, gravel, grass and metal, the texture catalogue photos
-# lack and the denoising benchmarks (BSD, Kodak) are full of. Greyscale ones are used as grey RGB.
+# Images scikit-image ships inside its wheel (no download): fur, foliage, metal, brick, gravel and grass, the
+# texture catalogue photos lack and the denoising benchmarks (BSD, Kodak) are full of. Terms, per each
+# image's skimage.data docstring: astronaut and rocket public domain; coffee, chelsea, camera, brick, grass
+# and gravel CC0; motorcycle_left/right from the Middlebury 2014 stereo benchmark; color.png is scikit-image's
+# synthetic colour wheel (smooth hue ramps). Greyscale ones are used as grey RGB.
 NATURAL_PHOTOS = ("astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg", "motorcycle_left.png",
                   "motorcycle_right.png", "color.png", "brick.png", "grass.png", "gravel.png", "camera.png")
 
