@@ -36,7 +36,7 @@ INPAINT = ModelSpec(
     tile_overlap=320,  # >= the network's receptive field (316 px), a multiple of size_multiple
     weights=WeightsRef(
         file="retouch-inpaint.safetensors",
-        sha256="c766b8b458a8cfb4994038c97596b62f2a193b35deefda19fec48729c6971009",
+        sha256="e462fa414f75d22d7ff5771222abd5b21cc5157c3955c07345cceaabaa2b1336",
     ),
     architecture="CompactInpainter",
     arch_params={"features": 16, "bottleneck": 96, "blocks": 4},
