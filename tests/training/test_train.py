@@ -116,3 +116,16 @@ def test_natural_photos_ship_with_scikit_image_and_join_the_crop_cache(image_fol
     hits = [(y, x) for y in range(astronaut.shape[0] - 31) for x in range(0, astronaut.shape[1] - 31)
             if astronaut[y, x, 0] == first_extra[0, 0, 0] and np.array_equal(astronaut[y:y + 32, x:x + 32], first_extra)]
     assert hits, "the first extra crop is a full-size crop of the first natural photo"
+
+
+def test_card_helpers_name_the_cpu_and_the_natural_photos(tmp_path: Path) -> None:
+    from engines.training.cards import cpu_name, natural_photos_text
+    from engines.training.data import NATURAL_PHOTOS
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) Processor\n")
+    assert cpu_name(info) == "Intel(R) Xeon(R) Processor"
+    assert cpu_name(tmp_path / "missing") == "CPU"
+    assert natural_photos_text(0) == ""
+    text = natural_photos_text(400)
+    assert "400 textured crops" in text and all(name in text for name in NATURAL_PHOTOS)
