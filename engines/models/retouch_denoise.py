@@ -25,7 +25,7 @@ DENOISE = ModelSpec(
     tile_overlap=48,
     weights=WeightsRef(
         file="retouch-denoise.safetensors",
-        sha256="d09f25fa7afa2bdaf42cb2fac8a0274a5a0045f7cea6a7fa1b88525049981caf",
+        sha256="7e93d2894b5c3c713227ac3470d491bf38d9ccd43d7234d4d7050071244bc845",
     ),
     architecture="CompactDenoiser",
     arch_params={"features": 32, "blocks": 2},
