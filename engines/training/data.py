@@ -112,7 +112,8 @@ class CacheSpec:
     crops_per_image: int
     shrink: tuple[float, ...]
     seed: int
-    # Extra images cut at every shrink factor, `extra_crops_per_image` crops each (e.g. natural_photo_files()).
+    # Extra images (e.g. natural_photo_files()), `extra_crops_per_image` crops each, split evenly over the
+    # shrink factors.
     extra_files: tuple[str, ...] = ()
     extra_crops_per_image: int = 0
 

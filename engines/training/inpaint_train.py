@@ -374,6 +374,10 @@ def recipe_from_args(args: argparse.Namespace) -> InpaintRecipe:
 
 def train_inpaint_from_args(args: argparse.Namespace) -> int:
     """`retouch train retouch-inpaint` handler; accepts the SR/denoise trainer's argument names."""
+    if getattr(args, "natural_crops", 0):
+        print("error: --natural-crops is not supported for retouch-inpaint (it trains on whole canvases)",
+              file=sys.stderr)
+        return 2
     if getattr(args, "loss", None) not in (None, "l1", "l2"):
         print(f"error: --loss {args.loss} is not supported for retouch-inpaint (l1 or l2)", file=sys.stderr)
         return 2

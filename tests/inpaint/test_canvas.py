@@ -105,6 +105,7 @@ def test_tiny_canvas_run_is_deterministic(photos: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize(("argv", "message"), [
     (["train", "retouch-inpaint", "--loss", "charbonnier"], "l1 or l2"),
     (["train", "retouch-inpaint", "--canvas-side", "100"], "multiple of 8"),
+    (["train", "retouch-inpaint", "--natural-crops", "10"], "whole canvases"),
 ])
 def test_unsupported_training_flags_fail_clearly(argv: list[str], message: str, photos: Path, tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
