@@ -123,6 +123,7 @@ def write_card(weights_dir: Path, model_id: str, rows: list[Row], notes: str = "
     rf = getattr(model, "receptive_field", None)
     arch_file = "engines/archs/" + ("compact_sr.py" if meta["arch"] == "CompactSR" else "compact_denoiser.py")
     table = format_table(rows) if rows else "(not measured: evaluation data absent)"
+    natural = natural_photos_text(int(meta.get("natural_crops", "0")))
     text = f"""# {model_id}
 
 {meta.get('description', '')}
@@ -145,7 +146,7 @@ def write_card(weights_dir: Path, model_id: str, rows: list[Row], notes: str = "
 Trained on crops of `products/train` (605 catalogue photos from magento/magento2-sample-data
 `pub/media/catalog/product`, OSL-3.0 / AFL-3.0) minus the last 25 files by sorted name, which are held aside
 for evaluation and never trained on. Images are shrunk by a random factor from {{1.0, 0.7, 0.5}} before
-cropping; flat crops (grey std < 6/255 or > 60 % near-white background) are skipped.{natural_photos_text(int(meta.get('natural_crops', '0')))}
+cropping; flat crops (grey std < 6/255 or > 60 % near-white background) are skipped.{natural}
 Evaluation sets (Set5, Set14, BSD100, CBSD68, Kodak24, McMaster) are never trained on.
 
 ## Degradation

@@ -23,8 +23,15 @@ from torch import nn
 
 from engines.archs import ARCHS
 from engines.training import degrade
-from engines.training.data import (CacheSpec, build_crop_cache, list_images, load_rgb, natural_photo_files,
-                                   sample_patches, split_holdout)
+from engines.training.data import (
+    CacheSpec,
+    build_crop_cache,
+    list_images,
+    load_rgb,
+    natural_photo_files,
+    sample_patches,
+    split_holdout,
+)
 from engines.training.model_io import save_weights
 from engines.training.quality import psnr
 from engines.training.recipes import RECIPES, Recipe
@@ -204,18 +211,19 @@ def train_from_args(args: argparse.Namespace) -> int:
     if not data.is_dir():
         print(f"error: training data folder {data} does not exist (give --data or --data-dir)", file=sys.stderr)
         return 2
+    natural_crops = getattr(args, "natural_crops", 0)
     t0 = time.time()
     model = train(recipe, data, args.out_dir, seed=args.seed, holdout=args.holdout, resume=args.resume,
                   init=args.init, val_every=args.val_every, ckpt_every=args.ckpt_every,
                   cache_crops=args.cache_crops, device=args.device, bf16=args.bf16,
-                  natural_crops=getattr(args, "natural_crops", 0))
+                  natural_crops=natural_crops)
     elapsed = time.time() - t0
     command = "retouch train " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else ""
     meta = {"arch": recipe.arch, "arch_params": json.dumps(recipe.arch_params, sort_keys=True),
             "model_id": recipe.model_id, "trained_with": command, "seed": str(args.seed),
             "steps": str(recipe.steps), "batch": str(recipe.batch), "patch": str(recipe.patch),
             "degradation": recipe.degradation, "loss": recipe.loss, "lr": str(recipe.lr),
-            "precision": "bf16 autocast" if args.bf16 else "fp32", "natural_crops": str(getattr(args, "natural_crops", 0)),
+            "precision": "bf16 autocast" if args.bf16 else "fp32", "natural_crops": str(natural_crops),
             "description": recipe.description, "train_seconds": f"{elapsed:.0f}"}
     out = args.out_dir / recipe.model_id / f"{recipe.model_id}.safetensors"
     sha = save_weights(model.cpu(), out, meta)

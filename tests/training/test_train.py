@@ -113,8 +113,8 @@ def test_natural_photos_ship_with_scikit_image_and_join_the_crop_cache(image_fol
     assert torch.equal(extended[: plain.shape[0]], plain)
     astronaut = np.asarray(Image.open(photos[0]).convert("RGB"))
     first_extra = extended[plain.shape[0]].permute(1, 2, 0).numpy()
-    hits = [(y, x) for y in range(astronaut.shape[0] - 31) for x in range(0, astronaut.shape[1] - 31)
-            if astronaut[y, x, 0] == first_extra[0, 0, 0] and np.array_equal(astronaut[y:y + 32, x:x + 32], first_extra)]
+    corner_matches = zip(*np.nonzero((astronaut[:-31, :-31] == first_extra[0, 0]).all(axis=-1)), strict=True)
+    hits = [(y, x) for y, x in corner_matches if np.array_equal(astronaut[y : y + 32, x : x + 32], first_extra)]
     assert hits, "the first extra crop is a full-size crop of the first natural photo"
 
 
