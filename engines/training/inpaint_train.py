@@ -69,6 +69,7 @@ class InpaintRecipe:
     (larger than the 5-20 % of a whole canvas that evaluation uses: a crop is ~40 % of a canvas side).
     adv_start: first step with the adversarial + feature-matching losses (reconstruction only before).
     hole_loss: "l1" or "l2" (squared error: what masked PSNR measures), over the hole and known pixels.
+    thin_bands (canvas mode): share of samples whose hole is thin side bands (`inpaint_canvas.THIN_BANDS`).
     adv_weight: hinge-loss weight; squared-error gradients are ~4x smaller than L1's, hence 0.003 with l2.
     """
 
@@ -87,6 +88,7 @@ class InpaintRecipe:
     box_area: tuple[float, float] = (0.05, 0.35)
     canvas_side: int = 192
     hole_loss: str = "l2"
+    thin_bands: float = 0.0
 
     @property
     def arch_params(self) -> dict[str, int]:
@@ -273,7 +275,7 @@ def train(recipe: InpaintRecipe, data: Path, out_dir: Path, seed: int = 0, holdo
         for step in range(start, end):
             rng = np.random.default_rng([seed, step])
             if recipe.canvas_side:
-                img, mask = sample_canvas_batch(canvases, recipe.batch, rng)
+                img, mask = sample_canvas_batch(canvases, recipe.batch, rng, recipe.thin_bands)
             else:
                 img, mask = sample_batch(cache, recipe, rng)
             img, mask = img.to(device), mask.to(device)
@@ -367,6 +369,8 @@ def recipe_from_args(args: argparse.Namespace) -> InpaintRecipe:
         recipe = replace(recipe, canvas_side=args.canvas_side)
     if getattr(args, "loss", None) is not None:
         recipe = replace(recipe, hole_loss=args.loss)
+    if getattr(args, "thin_bands", None) is not None:
+        recipe = replace(recipe, thin_bands=args.thin_bands)
     if getattr(args, "adv_weight", None) is not None:
         recipe = replace(recipe, adv_weight=args.adv_weight)
     return recipe
