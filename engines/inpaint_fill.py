@@ -4,9 +4,11 @@ Why not tile at full resolution: an inpainting model needs to see the whole hole
 and a compact network trained on whole 192 px canvases sees ~300 px around a pixel; a 1600 px photo with a
 box of 20 % of its area (~700 px wide) would get a hole wider than anything the model can reason about. So:
 
-1. shrink the canvas (antialiased) so its longest side is `work_side` (nothing happens when it already is
-   smaller); the mask is shrunk by "any coverage" and dilated by `MASK_GROW` px so no pixel of the
-   original hole content (e.g. the object being removed) leaks into the known pixels;
+1. replace the hole's pixels with a smooth push-pull fill of the known ones, then shrink the canvas
+   (antialiased) so its longest side is `work_side` (nothing happens when it already is smaller); the
+   mask is shrunk by "any coverage" and dilated by `MASK_GROW` px. Both keep the hole's original content
+   (the object being removed, padding, or in evaluation the ground truth) out of the pixels the model
+   sees: the shrink's resampling taps reach ~2 working pixels across the hole edge;
 2. run the engine there (`process(image, mask) -> composited image`, e.g. `Engine.process`);
 3. upsample the result (bicubic), correct it so it meets the full-resolution photo exactly along the
    hole's edge (the upsampled fill's error on the known pixels, interpolated into the hole by a
@@ -61,6 +63,16 @@ def feather_mask(mask: np.ndarray, feather: int) -> np.ndarray:
     return soft
 
 
+def _neutral_holes(image: np.ndarray, hard: np.ndarray) -> np.ndarray:
+    """`image` with its hole pixels replaced by the push-pull fill of its known pixels (see module doc, 1.)."""
+    from engines.archs.compact_inpainter import push_pull
+
+    known = torch.from_numpy(1.0 - hard)[None, None]
+    x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)[None] * known
+    levels = max(1, min(8, int(np.log2(min(hard.shape)))))
+    return push_pull(x, known, levels)[0].permute(1, 2, 0).numpy()
+
+
 def _match_boundary(up: np.ndarray, image: np.ndarray, hard: np.ndarray) -> np.ndarray:
     """Add to the upsampled fill the push-pull interpolation of its error on the known pixels, so it meets
     the full-resolution photo exactly at the hole's edge and the correction fades smoothly inward (the
@@ -87,7 +99,7 @@ def fill(process: Process, image: np.ndarray, mask: np.ndarray, work_side: int =
     scale = min(1.0, work_side / max(h, w))
     if scale < 1.0:
         sh, sw = max(8, round(h * scale)), max(8, round(w * scale))
-        small = resize(image, sh, sw)
+        small = resize(_neutral_holes(image, hard), sh, sw)
         # "Any coverage" shrink of the mask (area average > 0), then a safety margin for the resampling taps.
         t = torch.from_numpy(hard)[None, None]
         covered = F.interpolate(t, size=(sh, sw), mode="area")[0, 0].numpy() > 1e-4

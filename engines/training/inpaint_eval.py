@@ -13,6 +13,7 @@ Protocol (deterministic; every random choice comes from `numpy.random.default_rn
   side bands of 12.5 % each).
   Most catalogue photos sit on a flat white background, where edge replication is exact; outpainting
   cases whose truth band is not flat are reported again as "<test> textured".
+- Every method is given the canvas with the hole blanked to black, never the ground truth under it.
 - Metrics: PSNR over the masked pixels (RGB, 8-bit; squared error pooled over all images, so a plain
   white band that a method reproduces exactly does not make the mean infinite); SSIM (RGB, 11x11
   Gaussian) of each hole's bounding box grown by 8 px, area-weighted; seam: mean
@@ -232,10 +233,12 @@ def evaluate(methods: dict[str, dict[str, Method]], files: list[Path], save_dir:
             tests = [test]
             if test.startswith("outpaint") and is_textured(truth, mask):
                 tests.append(f"{test} textured")
-            shown = [truth * (1 - mask[..., None])]
+            # Every method gets the hole blanked: none can see the ground truth it is scored against.
+            given = (truth * (1 - mask[..., None])).astype(np.float32)
+            shown = [given]
             for name, method in methods.get(test, {}).items():
                 t0 = time.perf_counter()
-                out = method(truth, mask)
+                out = method(given, mask)
                 dt = time.perf_counter() - t0
                 vals = (masked_mse(out, truth, mask), float((mask > 0.5).sum()), region_ssim(out, truth, mask),
                         seam_error(out, truth, mask), dt)

@@ -85,6 +85,24 @@ def test_fill_keeps_pixels_beyond_the_feather_and_shrinks_large_canvases() -> No
     assert soft[99, 80] == pytest.approx(0.75) and soft[97, 80] == pytest.approx(0.25) and soft[96, 80] == 0
 
 
+def test_what_the_hole_held_never_reaches_the_working_canvas() -> None:
+    # Given the same photo with a red sticker or a black patch under the hole, the process sees the same
+    # working canvas: the shrink's resampling taps cannot carry the sticker's colour into the known pixels.
+    rng = np.random.default_rng(2)
+    image = rng.random((400, 320, 3), dtype=np.float32) * 0.5 + 0.25
+    mask = np.zeros((400, 320), np.float32)
+    mask[150:250, 100:230] = 1
+    seen = []
+
+    def process(img: np.ndarray, m: np.ndarray) -> np.ndarray:
+        seen.append(img.copy())
+        return img
+
+    for under in ((1.0, 0.0, 0.0), (0.0, 0.0, 0.0)):
+        fill(process, np.where(mask[..., None] > 0.5, np.float32(under), image), mask, work_side=96)
+    np.testing.assert_array_equal(seen[0], seen[1])
+
+
 def test_push_pull_keeps_known_pixels_and_fills_smoothly() -> None:
     from engines.archs.compact_inpainter import push_pull
 
