@@ -12,25 +12,42 @@ box of 20 % of its area (~700 px wide) would get a hole wider than anything the 
 2. run the engine there (`process(image, mask) -> composited image`, e.g. `Engine.process`);
 3. upsample the result (bicubic), correct it so it meets the full-resolution photo exactly along the
    hole's edge (the upsampled fill's error on the known pixels, interpolated into the hole by a
-   push-pull pyramid and added: a smooth offset that fades inward), and composite it into the photo with
-   a mask feathered `feather` px outward: pixels outside the feather band are the original's bytes.
+   push-pull pyramid and added: a smooth offset that fades inward), and composite it into the photo:
+   every known pixel keeps the original's bytes;
+4. feather the seam inward: the first `feather` px inside the hole are blended, linearly by depth,
+   towards the boundary's own continuation (each ring of the hole, peeled from the outside, takes the
+   mean of its already-set 3x3 neighbours), so the fill meets the photo without a step where the photo
+   is textured and the fill is smooth (`retouch eval inpaint` measures that step: `boundary_step_error`).
+
+Thin side bands (a 3:4 photo outpainted to 4:5: ~25 px a side on a 1,024 px canvas, ~5 px at the working
+side, a blur there) take a second path when `strips` is on: each band is filled on a strip of the canvas,
+the band plus context to `STRIP_WIDTH` px, run at `STRIP_SCALE` (the canvas shrunk so its longest side is
+1,024 px: a listing canvas, where the shipped model was also trained on border strips, see
+`engines/training/inpaint_strips.py`), with the same shrink / boundary-match / feather steps.
 
 Pure numpy + torch (resampling); no state, no model knowledge.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["DEFAULT_FEATHER", "DEFAULT_WORK_SIDE", "MASK_GROW", "feather_mask", "fill", "resize"]
+__all__ = ["DEFAULT_FEATHER", "DEFAULT_WORK_SIDE", "MASK_GROW", "STRIP_MAX_BAND", "STRIP_SCALE", "STRIP_WIDTH",
+           "boundary_continuation", "fill", "resize", "side_band_widths"]
 
 DEFAULT_WORK_SIDE = 192  # the canvas side retouch-inpaint was trained at (--canvas-side 192); see its card
 DEFAULT_FEATHER = 4
 MASK_GROW = 1
+# Strip path for thin side bands: canvas scale (longest side, px), strip width and the widest band it
+# takes, both in px at that scale (wider bands go to the whole-canvas path, where they are >= 9 px).
+STRIP_SCALE = 1024
+STRIP_WIDTH = 128
+STRIP_MAX_BAND = 48
 
 Process = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """process(image HxWx3 float32 [0, 1], mask HxW {0, 1}) -> HxWx3 float32 [0, 1], holes filled."""
@@ -53,14 +70,22 @@ def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
     return F.max_pool2d(t, 2 * radius + 1, stride=1, padding=radius)[0, 0].numpy()
 
 
-def feather_mask(mask: np.ndarray, feather: int) -> np.ndarray:
-    """A soft HxW mask: 1 on the hole, falling linearly to 0 over `feather` px outside it (chessboard
-    distance), 0 beyond. feather 0 returns the hard mask."""
-    hard = (mask > 0.5).astype(np.float32)
-    soft = hard.copy()
-    for r in range(1, feather + 1):
-        soft = np.maximum(soft, _dilate(hard, r) * (1.0 - r / (feather + 1)))
-    return soft
+def boundary_continuation(image: np.ndarray, hard: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """The photo continued `depth` px into the hole by peeling: ring k (the hole pixels with a ring-(k-1)
+    or known pixel among their 3x3 neighbours) takes the mean of those neighbours. Returns (HxWx3 values,
+    HxW ring number: 0 on known pixels and beyond `depth`)."""
+    known = torch.from_numpy(1.0 - hard)[None, None]
+    values = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)[None] * known
+    ring = torch.zeros_like(known)
+    done = known.clone()
+    for k in range(1, depth + 1):
+        total = F.avg_pool2d(values * done, 3, stride=1, padding=1, count_include_pad=False)
+        count = F.avg_pool2d(done, 3, stride=1, padding=1, count_include_pad=False)
+        new = (count > 0) & (done == 0)
+        values = torch.where(new, total / count.clamp(min=1e-6), values)
+        ring = torch.where(new, torch.full_like(ring, k), ring)
+        done = done + new.float()
+    return values[0].permute(1, 2, 0).numpy(), ring[0, 0].numpy()
 
 
 def _neutral_holes(image: np.ndarray, hard: np.ndarray) -> np.ndarray:
@@ -86,16 +111,46 @@ def _match_boundary(up: np.ndarray, image: np.ndarray, hard: np.ndarray) -> np.n
     return np.clip(up + corr, 0.0, 1.0)
 
 
-def fill(process: Process, image: np.ndarray, mask: np.ndarray, work_side: int = DEFAULT_WORK_SIDE,
-         feather: int = DEFAULT_FEATHER) -> np.ndarray:
-    """Fill `mask` (HxW, 1 = generate) in `image` (HxWx3 float [0, 1]) with `process` at `work_side`.
+def side_band_widths(hard: np.ndarray) -> tuple[int, int] | None:
+    """(left, right) widths in px when the hole is exactly full-height bands along the left and/or right
+    edges (an outpainted canvas wider than its photo), else None."""
+    full = hard.all(axis=0)
+    if not full.any() or not np.array_equal(full, hard.any(axis=0)):
+        return None
+    left = int(np.argmin(full)) if not full.all() else full.size
+    right = int(np.argmin(full[::-1]))
+    return (left, right) if left + right == int(full.sum()) else None
 
-    Returns HxWx3 float32 in [0, 1]: pixels farther than `feather` px from the hole are `image` exactly.
+
+def _fill_side_strips(process: Process, image: np.ndarray, hard: np.ndarray, bands: tuple[int, int],
+                      scale: float, feather: int) -> np.ndarray:
+    """Each side band filled on its own strip of the canvas at `scale` (see module doc)."""
+    h, w = hard.shape
+    out = image.astype(np.float32, copy=True)
+    cols = min(w, math.ceil(STRIP_WIDTH / scale))
+    for band, strip in ((bands[0], slice(0, cols)), (bands[1], slice(w - cols, w))):
+        if band:
+            out[:, strip] = fill(process, image[:, strip], hard[:, strip], work_side=round(max(h, cols) * scale),
+                                 feather=feather, strips=False)
+    return out
+
+
+def fill(process: Process, image: np.ndarray, mask: np.ndarray, work_side: int = DEFAULT_WORK_SIDE,
+         feather: int = DEFAULT_FEATHER, strips: bool = True) -> np.ndarray:
+    """Fill `mask` (HxW, 1 = generate) in `image` (HxWx3 float [0, 1]) with `process` at `work_side`;
+    with `strips`, thin side bands on canvases of at least `STRIP_SCALE` px on strips instead (module doc).
+
+    Returns HxWx3 float32 in [0, 1]: the known pixels are `image` exactly; `feather` px of the hole's
+    edge are blended towards the photo's continuation (module doc, 4.).
     """
     h, w = mask.shape
     hard = (mask > 0.5).astype(np.float32)
     if not hard.any():
         return image.astype(np.float32, copy=True)
+    bands = side_band_widths(hard) if strips else None
+    strip_scale = STRIP_SCALE / max(h, w)
+    if bands and strip_scale <= 1 and max(bands) * strip_scale <= STRIP_MAX_BAND and w * strip_scale >= 3 * STRIP_WIDTH:
+        return _fill_side_strips(process, image, hard, bands, strip_scale, feather)
     scale = min(1.0, work_side / max(h, w))
     if scale < 1.0:
         sh, sw = max(8, round(h * scale)), max(8, round(w * scale))
@@ -107,5 +162,9 @@ def fill(process: Process, image: np.ndarray, mask: np.ndarray, work_side: int =
         filled = _match_boundary(resize(process(small, small_mask), h, w), image, hard)
     else:
         filled = process(image.astype(np.float32), hard)
-    soft = feather_mask(hard, feather)[..., None]
-    return (image * (1.0 - soft) + filled * soft).astype(np.float32)
+    out = np.where(hard[..., None] > 0.5, filled, image).astype(np.float32)
+    if feather > 0:
+        seam, ring = boundary_continuation(image, hard, feather)
+        weight = np.where(ring > 0, 1.0 - ring / (feather + 1), 0.0).astype(np.float32)[..., None]
+        out = out * (1.0 - weight) + seam * weight
+    return out

@@ -73,9 +73,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     train.add_argument("--canvas-side", type=int, default=None,
                        help="(inpaint only) working side of the whole-canvas training samples, a multiple of 8 "
                             "(default 192; 0 = the old crop mode)")
-    train.add_argument("--thin-bands", type=float, default=None,
-                       help="(inpaint only) share of samples with thin side bands, 4-10 %% of the width in all "
-                            "(outpainting 3:4 to 4:5); default 0")
+    train.add_argument("--strips", type=float, default=None,
+                       help="(inpaint only) share of batches that are border strips at listing resolution with a "
+                            "band along the border (the fill's path for thin side bands); default 0")
     train.set_defaults(func=_run_train)
 
     ev = subparsers.add_parser("eval", help="measure PSNR/SSIM of the shipped models beside bicubic")

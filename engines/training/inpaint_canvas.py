@@ -15,10 +15,9 @@ between epochs; a batch is one framing (all its tensors share a shape), flipped 
 (never turned: gravity is part of a product photo's prior).
 
 Masks (`canvas_mask`): a 5-20 % box (as evaluated), symmetric side bands (a canvas widened around the
-photo; total width 4-30 %), any other border bands (`masks.outpaint_mask`), or free-form strokes. With
-`thin` > 0, that share of the samples instead gets thin side bands (`THIN_BANDS`, total 4-10 % of the
-width: a 3:4 photo outpainted to 4:5 is ~6 %, ~5 px a side at 192 px): in the mix above they are rare,
-and the squared error pooled over a batch's hole pixels lets the large holes outweigh them.
+photo; total width 4-30 %), any other border bands (`masks.outpaint_mask`), or free-form strokes.
+Thin side bands (3:4 outpainted to 4:5: ~5 px a side here) are trained at listing resolution instead, on
+border strips (`inpaint_strips`).
 """
 
 from __future__ import annotations
@@ -38,7 +37,6 @@ VIEWS = ("portrait", "square")
 # strokes): weighted towards what `retouch eval inpaint` measures.
 VIEW_WEIGHTS = (0.6, 0.4)
 MASK_WEIGHTS = (0.4, 0.3, 0.1, 0.2)
-THIN_BANDS = (0.04, 0.10)
 
 
 def view_shape(view: str, side: int) -> tuple[int, int]:
@@ -95,12 +93,8 @@ def side_bands(h: int, w: int, rng: np.random.Generator, total: tuple[float, flo
     return band_mask(h, w, left=left, right=both - left)
 
 
-def canvas_mask(h: int, w: int, rng: np.random.Generator, thin: float = 0.0) -> np.ndarray:
-    """One training hole for a whole canvas, kinds drawn with `MASK_WEIGHTS`, or thin side bands with
-    probability `thin` (see module doc)."""
-    # Only draw for `thin` when it is in use, so thin=0 keeps the random stream of runs made before it.
-    if thin > 0 and rng.random() < thin:
-        return side_bands(h, w, rng, THIN_BANDS)
+def canvas_mask(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """One training hole for a whole canvas, kinds drawn with `MASK_WEIGHTS` (see module doc)."""
     p = np.asarray(MASK_WEIGHTS, dtype=np.float64)
     kind = int(rng.choice(len(p), p=p / p.sum()))
     if kind == 0:
@@ -112,10 +106,9 @@ def canvas_mask(h: int, w: int, rng: np.random.Generator, thin: float = 0.0) -> 
     return stroke_mask(h, w, rng)
 
 
-def sample_canvas_batch(cache: dict[str, torch.Tensor], batch: int, rng: np.random.Generator,
-                        thin: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """(images (N, 3, H, W) in [0, 1], masks (N, 1, H, W)) of one view, all drawn from `rng`; `thin` as
-    `canvas_mask`."""
+def sample_canvas_batch(cache: dict[str, torch.Tensor], batch: int,
+                        rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images (N, 3, H, W) in [0, 1], masks (N, 1, H, W)) of one view, all drawn from `rng`."""
     view = VIEWS[int(rng.choice(len(VIEWS), p=np.asarray(VIEW_WEIGHTS) / sum(VIEW_WEIGHTS)))]
     pool = cache[view]
     h, w = pool.shape[-2] - JITTER, pool.shape[-1] - JITTER
@@ -126,7 +119,7 @@ def sample_canvas_batch(cache: dict[str, torch.Tensor], batch: int, rng: np.rand
         if rng.random() < 0.5:
             img = img.flip(2)
         images.append(img)
-        masks.append(canvas_mask(h, w, rng, thin))
+        masks.append(canvas_mask(h, w, rng))
     return torch.stack(images).float() / 255, torch.from_numpy(np.stack(masks))[:, None]
 
 

@@ -19,7 +19,9 @@ Protocol (deterministic; every random choice comes from `numpy.random.default_rn
   Gaussian) of each hole's bounding box grown by 8 px, area-weighted; seam: mean
   |grad(result) - grad(truth)| (8-bit levels, forward differences in x and y,
   averaged over RGB) over pixels within 2 px of the mask boundary, on both sides; lower is better, 0 when
-  the result's transitions match the truth's.
+  the result's transitions match the truth's. It also counts texture the fill lacks just inside the hole;
+  step: the same difference only for the pixel pairs that straddle the boundary (one known, one filled):
+  the discontinuity a seam is.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ class Row:
     psnr: float
     ssim: float
     seam: float
+    step: float
     seconds: float
 
 
@@ -92,9 +95,9 @@ def torch_process(model: torch.nn.Module, multiple: int = 8,
     return run
 
 
-def model_method(model: torch.nn.Module, work_side: int, feather: int) -> Method:
+def model_method(model: torch.nn.Module, work_side: int, feather: int, strips: bool = True) -> Method:
     process = torch_process(model)
-    return lambda image, mask: fill(process, image, mask, work_side=work_side, feather=feather)
+    return lambda image, mask: fill(process, image, mask, work_side=work_side, feather=feather, strips=strips)
 
 
 def cv2_method(flag_name: str, radius: int = 5) -> Method:
@@ -181,6 +184,20 @@ def seam_error(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray, band: int 
     return float(np.concatenate(errs).mean()) if errs else 0.0
 
 
+def boundary_step_error(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> float:
+    """Mean |(pred[b] - pred[a]) - (truth[b] - truth[a])| in 8-bit levels, averaged over RGB, over the pixel
+    pairs (a, b) adjacent in x or y with one in the hole and one known: the jump across the boundary that
+    the truth does not have."""
+    hole = mask > 0.5
+    a, b = _u8(pred), _u8(truth)
+    errs = []
+    for axis in (0, 1):
+        crossing = np.diff(hole, axis=axis)
+        if crossing.any():
+            errs.append(np.abs(np.diff(a, axis=axis) - np.diff(b, axis=axis)).mean(axis=2)[crossing])
+    return float(np.concatenate(errs).mean()) if errs else 0.0
+
+
 # -- tests --------------------------------------------------------------------------------------------
 
 
@@ -222,10 +239,10 @@ def evaluate(methods: dict[str, dict[str, Method]], files: list[Path], save_dir:
     """Run `methods[test][name]` on every file's cases; returns one row per (test, method).
 
     PSNR is computed from the squared error pooled over all masked pixels of all images (finite unless
-    every image is exact); SSIM, seam and seconds are per-image means. Outpainting cases whose truth
+    every image is exact); SSIM, seam, step and seconds are per-image means. Outpainting cases whose truth
     is not flat are also reported as "<test> textured".
     """
-    acc: dict[tuple[str, str], list[tuple[float, float, float, float, float]]] = {}
+    acc: dict[tuple[str, str], list[tuple[float, ...]]] = {}
     for i, f in enumerate(files):
         img = canvas(f, side)
         rng = np.random.default_rng([SEED, i])
@@ -241,7 +258,7 @@ def evaluate(methods: dict[str, dict[str, Method]], files: list[Path], save_dir:
                 out = method(given, mask)
                 dt = time.perf_counter() - t0
                 vals = (masked_mse(out, truth, mask), float((mask > 0.5).sum()), region_ssim(out, truth, mask),
-                        seam_error(out, truth, mask), dt)
+                        seam_error(out, truth, mask), boundary_step_error(out, truth, mask), dt)
                 for t in tests:
                     acc.setdefault((t, name), []).append(vals)
                 shown.append(out)
@@ -257,8 +274,7 @@ def evaluate(methods: dict[str, dict[str, Method]], files: list[Path], save_dir:
     for (test, name), vals in sorted(acc.items(), key=lambda kv: kv[0][0]):
         v = np.asarray(vals, dtype=np.float64)
         pooled = float((v[:, 0] * v[:, 1]).sum() / v[:, 1].sum())
-        rows.append(Row(test, name, len(vals), psnr_from_mse(pooled), float(v[:, 2].mean()), float(v[:, 3].mean()),
-                        float(v[:, 4].mean())))
+        rows.append(Row(test, name, len(vals), psnr_from_mse(pooled), *(float(x) for x in v[:, 2:].mean(axis=0))))
     return rows
 
 
@@ -269,17 +285,18 @@ def build_methods(model: torch.nn.Module | None, work_side: int, feather: int) -
     if model is not None:
         for d in (box, outp):
             d[MODEL_ID] = model_method(model, work_side, feather)
-            d[f"{MODEL_ID} (no feather)"] = model_method(model, work_side, 0)
+            # The same model with thin side bands filled on the whole canvas too (no strip path).
+            d[f"{MODEL_ID} (whole canvas)"] = model_method(model, work_side, feather, strips=False)
     return {"box": box, "outpaint-4:5": outp, "outpaint-1:1": dict(outp)}
 
 
 def format_table(rows: list[Row]) -> str:
     """A fixed-width table plus, per test, the model's margin over the best baseline."""
-    lines = [f"{'test':<22} {'method':<30} {'n':>3} {'PSNR dB':>8} {'SSIM':>7} {'seam':>6} {'s/img':>6}",
-             "-" * 88]
+    lines = [f"{'test':<22} {'method':<30} {'n':>3} {'PSNR dB':>8} {'SSIM':>7} {'seam':>6} {'step':>6} {'s/img':>6}",
+             "-" * 95]
     for r in rows:
         lines.append(f"{r.test:<22} {r.method:<30} {r.n:>3} {r.psnr:>8.2f} {r.ssim:>7.4f} {r.seam:>6.2f} "
-                     f"{r.seconds:>6.2f}")
+                     f"{r.step:>6.2f} {r.seconds:>6.2f}")
     tests = dict.fromkeys(r.test for r in rows)
     for test in tests:
         base = "telea" if test == "box" else "edge-replicate"
@@ -287,7 +304,7 @@ def format_table(rows: list[Row]) -> str:
         ref = [r for r in rows if r.test == test and r.method == base]
         if ours and ref:
             lines.append(f"{test}: {MODEL_ID} - {base} = {ours[0].psnr - ref[0].psnr:+.2f} dB PSNR, "
-                         f"seam {ours[0].seam:.2f} vs {ref[0].seam:.2f}")
+                         f"seam {ours[0].seam:.2f} vs {ref[0].seam:.2f}, step {ours[0].step:.2f} vs {ref[0].step:.2f}")
     return "\n".join(lines)
 
 

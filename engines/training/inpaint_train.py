@@ -49,6 +49,7 @@ from engines.training.data import (
     training_files,
 )
 from engines.training.inpaint_canvas import build_canvas_cache, canvas_validation_set, sample_canvas_batch
+from engines.training.inpaint_strips import build_strip_cache, sample_strip_batch
 from engines.training.masks import box_mask, outpaint_mask, random_mask
 from engines.training.model_io import sha256_file
 from engines.training.train import lr_at
@@ -69,7 +70,8 @@ class InpaintRecipe:
     (larger than the 5-20 % of a whole canvas that evaluation uses: a crop is ~40 % of a canvas side).
     adv_start: first step with the adversarial + feature-matching losses (reconstruction only before).
     hole_loss: "l1" or "l2" (squared error: what masked PSNR measures), over the hole and known pixels.
-    thin_bands (canvas mode): share of samples whose hole is thin side bands (`inpaint_canvas.THIN_BANDS`).
+    strips (canvas mode): share of batches that are border strips at listing resolution with a band along
+    the border (`inpaint_strips`): what the fill's strip path for thin side bands runs on.
     adv_weight: hinge-loss weight; squared-error gradients are ~4x smaller than L1's, hence 0.003 with l2.
     """
 
@@ -88,7 +90,7 @@ class InpaintRecipe:
     box_area: tuple[float, float] = (0.05, 0.35)
     canvas_side: int = 192
     hole_loss: str = "l2"
-    thin_bands: float = 0.0
+    strips: float = 0.0
 
     @property
     def arch_params(self) -> dict[str, int]:
@@ -260,6 +262,9 @@ def train(recipe: InpaintRecipe, data: Path, out_dir: Path, seed: int = 0, holdo
         canvases = build_canvas_cache(data, holdout, recipe.canvas_side, out_dir / "cache", log)
         log(f"cache: {len(canvases['square'])} canvases at {recipe.canvas_side}px in {time.time() - t0:.1f}s")
         val = canvas_validation_set(data, holdout, recipe.canvas_side, n=val_images, seed=seed)
+        if recipe.strips:
+            border = build_strip_cache(data, holdout, out_dir / "cache", log)
+            log(f"cache: {border.shape[0]} border strips in {time.time() - t0:.1f}s")
     else:
         crop = recipe.patch + recipe.patch // 4
         per_image = cache_crops or max(2, 3000 // max(len(list_images(data)) - holdout, 1))
@@ -274,8 +279,11 @@ def train(recipe: InpaintRecipe, data: Path, out_dir: Path, seed: int = 0, holdo
     with (run_dir / "log.jsonl").open("a") as logf:
         for step in range(start, end):
             rng = np.random.default_rng([seed, step])
-            if recipe.canvas_side:
-                img, mask = sample_canvas_batch(canvases, recipe.batch, rng, recipe.thin_bands)
+            # Only draw for `strips` when it is in use, so strips=0 keeps the random stream of earlier runs.
+            if recipe.canvas_side and recipe.strips and rng.random() < recipe.strips:
+                img, mask = sample_strip_batch(border, recipe.batch, rng)
+            elif recipe.canvas_side:
+                img, mask = sample_canvas_batch(canvases, recipe.batch, rng)
             else:
                 img, mask = sample_batch(cache, recipe, rng)
             img, mask = img.to(device), mask.to(device)
@@ -369,8 +377,8 @@ def recipe_from_args(args: argparse.Namespace) -> InpaintRecipe:
         recipe = replace(recipe, canvas_side=args.canvas_side)
     if getattr(args, "loss", None) is not None:
         recipe = replace(recipe, hole_loss=args.loss)
-    if getattr(args, "thin_bands", None) is not None:
-        recipe = replace(recipe, thin_bands=args.thin_bands)
+    if getattr(args, "strips", None) is not None:
+        recipe = replace(recipe, strips=args.strips)
     if getattr(args, "adv_weight", None) is not None:
         recipe = replace(recipe, adv_weight=args.adv_weight)
     return recipe

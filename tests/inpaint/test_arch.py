@@ -8,7 +8,7 @@ import torch
 
 from engines.archs.compact_inpainter import SIZE_MULTIPLE, CompactInpainter
 from engines.archs.patch_discriminator import PatchDiscriminator
-from engines.inpaint_fill import feather_mask, fill
+from engines.inpaint_fill import boundary_continuation, fill
 from engines.training.inpaint_eval import torch_process
 
 # Parity bound between torch and ONNX Runtime (CPU, fp32) for the generator; measured ~1e-6.
@@ -63,7 +63,7 @@ def test_composite_preserves_unmasked_pixels() -> None:
     assert not np.allclose(out[mask > 0.5], image[mask > 0.5])
 
 
-def test_fill_keeps_pixels_beyond_the_feather_and_shrinks_large_canvases() -> None:
+def test_fill_keeps_every_known_pixel_and_shrinks_large_canvases() -> None:
     rng = np.random.default_rng(1)
     image = rng.random((300, 200, 3), dtype=np.float32)
     mask = np.zeros((300, 200), np.float32)
@@ -76,13 +76,31 @@ def test_fill_keeps_pixels_beyond_the_feather_and_shrinks_large_canvases() -> No
 
     out = fill(process, image, mask, work_side=96, feather=3)
     assert max(seen[0][:2]) == 96
-    far = feather_mask(mask, 3) == 0
-    np.testing.assert_array_equal(out[far], image[far])
-    # The hole holds the process's fill plus a smooth boundary correction (here: noise residual ~ 0 mean).
+    np.testing.assert_array_equal(out[mask < 0.5], image[mask < 0.5])
+    # Deep inside, the hole holds the process's fill plus a smooth boundary correction (here: noise
+    # residual ~ 0 mean).
     assert abs(float(out[120:140, 70:100].mean()) - 0.5) < 0.05
-    # feather ramps strictly between 0 and 1 just outside the hole
-    soft = feather_mask(mask, 3)
-    assert soft[99, 80] == pytest.approx(0.75) and soft[97, 80] == pytest.approx(0.25) and soft[96, 80] == 0
+
+
+def test_inward_feather_blends_the_hole_edge_towards_the_photo() -> None:
+    # Given a photo of two flat colours and a process that fills with a third, the first ring inside the
+    # hole is mostly the photo's colour next to it, the feather's depth in is all fill, and without a
+    # feather the hole is all fill.
+    image = np.zeros((64, 64, 3), np.float32)
+    image[:, :32] = 0.8
+    mask = np.zeros((64, 64), np.float32)
+    mask[20:44, 20:44] = 1
+
+    def process(img: np.ndarray, m: np.ndarray) -> np.ndarray:
+        return np.where(m[..., None] > 0.5, 0.4, img).astype(np.float32)
+
+    out = fill(process, image, mask, feather=3)
+    assert out[30, 20, 0] == pytest.approx(0.75 * 0.8 + 0.25 * 0.4)  # ring 1 on the light side
+    assert out[30, 43, 0] == pytest.approx(0.25 * 0.4)  # ring 1 on the dark side
+    assert out[32, 32, 0] == pytest.approx(0.4) and out[20 + 3, 32, 0] == pytest.approx(0.4)
+    values, ring = boundary_continuation(image, mask, 3)
+    assert ring[20, 30] == 1 and ring[22, 30] == 3 and ring[23, 30] == 0 and ring[10, 10] == 0
+    np.testing.assert_array_equal(fill(process, image, mask, feather=0)[mask > 0.5], np.float32(0.4))
 
 
 def test_what_the_hole_held_never_reaches_the_working_canvas() -> None:
@@ -128,7 +146,8 @@ def test_fill_meets_the_photo_at_the_hole_edge() -> None:
         return np.where(m[..., None] > 0.5, img + 0.2, img).astype(np.float32)
 
     out = fill(process, image, mask, work_side=100, feather=0)
-    rim = (feather_mask(mask, 0) > 0) & (feather_mask(1 - mask, 2) > 0)  # hole pixels within 2 px of its edge
+    _, ring = boundary_continuation(image, mask, 2)
+    rim = ring > 0  # hole pixels within 2 px of its edge
     assert np.abs(out[rim] - image[rim]).mean() < 0.05
 
 

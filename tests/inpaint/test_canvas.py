@@ -63,18 +63,6 @@ def test_canvas_masks_are_seeded_binary_and_cover_every_kind() -> None:
     assert any(touches) and not all(touches)
 
 
-def test_thin_share_draws_thin_side_bands() -> None:
-    # Given thin=1, every hole is a pair of side bands covering 4-10 % of the width.
-    for seed in range(20):
-        m = ic.canvas_mask(96, 80, np.random.default_rng(seed), thin=1.0)
-        assert m[:, 0].all() and m[:, -1].all() and not m[:, 40].any()
-        assert 0.04 - 1 / 80 <= m.mean() <= 0.10 + 1 / 80
-    # A share in between mixes them: some thin bands, some other kinds.
-    thin = [ic.canvas_mask(96, 80, np.random.default_rng(s), thin=0.5) for s in range(40)]
-    banded = [bool(m[:, 0].all() and m[:, -1].all() and m.mean() <= 0.1 + 1 / 80) for m in thin]
-    assert 5 < sum(banded) < 35
-
-
 def test_batches_are_one_view_and_reproducible(photos: Path) -> None:
     cache = ic.build_canvas_cache(photos, holdout=0, side=64, log=lambda s: None)
     shapes = set()

@@ -11,6 +11,7 @@ import pytest
 from engines.training.inpaint_eval import (
     MODEL_ID,
     WEIGHTS_DIR,
+    boundary_step_error,
     edge_replicate,
     eval_inpaint_from_args,
     masked_mse,
@@ -30,6 +31,21 @@ def test_metrics_on_known_cases() -> None:
     # A constant fill leaves a step at the boundary: positive seam error.
     flat = np.where(mask[..., None] > 0.5, 0.5, truth)
     assert seam_error(flat, truth, mask) > 1.0 and masked_mse(flat, truth, mask) > 0
+
+
+def test_boundary_step_counts_only_the_jump_across_the_boundary() -> None:
+    # Given a smooth ramp and a box hole: a fill that continues the ramp has no step; the ramp lifted by
+    # 20 levels inside the hole has a step of exactly 20 levels; texture inside the hole, away from the
+    # boundary, does not count.
+    ramp = np.tile(np.linspace(0.2, 0.8, 80, dtype=np.float32), (64, 1))[..., None].repeat(3, axis=2)
+    mask = np.zeros((64, 80), np.float32)
+    mask[20:40, 30:50] = 1
+    assert boundary_step_error(ramp, ramp, mask) == 0
+    lifted = np.where(mask[..., None] > 0.5, ramp + 20 / 255, ramp)
+    assert boundary_step_error(lifted, ramp, mask) == pytest.approx(20, abs=0.6)
+    textured = ramp.copy()
+    textured[25:35, 35:45] += np.random.default_rng(0).random((10, 10, 3), dtype=np.float32) * 0.1
+    assert boundary_step_error(textured, ramp, mask) == 0 and seam_error(lifted, ramp, mask) > 0
 
 
 def test_edge_replicate_is_exact_on_flat_borders() -> None:
