@@ -7,9 +7,10 @@ size multiple (8; our minimum side is 64, LaMa's 16, for the push-pull pyramid) 
 
 How it should run (see `engines/inpaint_fill.py` and the model card): the canvas is shrunk so its longest
 side is `engines.inpaint_fill.DEFAULT_WORK_SIDE` (the canvas side it was trained at), filled there in one
-tile, and the fill is upsampled and composited into the full-resolution photo with a mask feathered a
-few pixels outward. Run directly at full resolution, `tile_size` keeps a 1024 px canvas in one tile
-(CPU: ~1-2 s with 2 threads); larger images are tiled with a 320 px margin; the global-context vector
+tile, and the fill is upsampled and composited into the full-resolution photo, its edge feathered a few
+pixels inward; thin side bands (3:4 outpainted to 4:5) are filled on strips of the canvas at 1,024 px
+instead, a framing it was also trained on. Run directly at full resolution, `tile_size` keeps a 1024 px
+canvas in one tile (CPU: ~1-2 s with 2 threads); larger images are tiled with a 320 px margin; the global-context vector
 still differs per tile, so prefer the working-resolution path (the worker uses it).
 
 The sha256 literal pins the shipped `engines/weights/retouch-inpaint.safetensors`; whoever ships new weights
@@ -36,7 +37,7 @@ INPAINT = ModelSpec(
     tile_overlap=320,  # >= the network's receptive field (316 px), a multiple of size_multiple
     weights=WeightsRef(
         file="retouch-inpaint.safetensors",
-        sha256="e462fa414f75d22d7ff5771222abd5b21cc5157c3955c07345cceaabaa2b1336",
+        sha256="b9e106b3794658a2db57c89e5f1d19f05d73a4d1d8cd66eb58a13054fa971a6a",
     ),
     architecture="CompactInpainter",
     arch_params={"features": 16, "bottleneck": 96, "blocks": 4},
