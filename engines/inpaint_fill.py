@@ -88,27 +88,26 @@ def boundary_continuation(image: np.ndarray, hard: np.ndarray, depth: int) -> tu
     return values[0].permute(1, 2, 0).numpy(), ring[0, 0].numpy()
 
 
-def _neutral_holes(image: np.ndarray, hard: np.ndarray) -> np.ndarray:
-    """`image` with its hole pixels replaced by the push-pull fill of its known pixels (see module doc, 1.)."""
+def _push_pull_known(values: np.ndarray, hard: np.ndarray) -> np.ndarray:
+    """HxWx3 `values` on the known pixels, extended into the hole by the push-pull pyramid (smooth)."""
     from engines.archs.compact_inpainter import push_pull
 
     known = torch.from_numpy(1.0 - hard)[None, None]
-    x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)[None] * known
+    x = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32)).permute(2, 0, 1)[None] * known
     levels = max(1, min(8, int(np.log2(min(hard.shape)))))
     return push_pull(x, known, levels)[0].permute(1, 2, 0).numpy()
+
+
+def _neutral_holes(image: np.ndarray, hard: np.ndarray) -> np.ndarray:
+    """`image` with its hole pixels replaced by the push-pull fill of its known pixels (see module doc, 1.)."""
+    return _push_pull_known(image, hard)
 
 
 def _match_boundary(up: np.ndarray, image: np.ndarray, hard: np.ndarray) -> np.ndarray:
     """Add to the upsampled fill the push-pull interpolation of its error on the known pixels, so it meets
     the full-resolution photo exactly at the hole's edge and the correction fades smoothly inward (the
     membrane idea of seamless cloning, in closed form). Known pixels come out as `image` exactly."""
-    from engines.archs.compact_inpainter import push_pull
-
-    known = torch.from_numpy(1.0 - hard)[None, None]
-    resid = torch.from_numpy(np.ascontiguousarray(image - up, dtype=np.float32)).permute(2, 0, 1)[None] * known
-    levels = max(1, min(8, int(np.log2(min(hard.shape)))))
-    corr = push_pull(resid, known, levels)[0].permute(1, 2, 0).numpy()
-    return np.clip(up + corr, 0.0, 1.0)
+    return np.clip(up + _push_pull_known(image - up, hard), 0.0, 1.0)
 
 
 def side_band_widths(hard: np.ndarray) -> tuple[int, int] | None:
