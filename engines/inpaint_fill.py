@@ -4,11 +4,11 @@ Why not tile at full resolution: an inpainting model needs to see the whole hole
 and a compact network trained on whole 192 px canvases sees ~300 px around a pixel; a 1600 px photo with a
 box of 20 % of its area (~700 px wide) would get a hole wider than anything the model can reason about. So:
 
-1. replace the hole's pixels with a smooth push-pull fill of the known ones, then shrink the canvas
-   (antialiased) so its longest side is `work_side` (nothing happens when it already is smaller); the
-   mask is shrunk by "any coverage" and dilated by `MASK_GROW` px. Both keep the hole's original content
-   (the object being removed, padding, or in evaluation the ground truth) out of the pixels the model
-   sees: the shrink's resampling taps reach ~2 working pixels across the hole edge;
+1. replace the hole's pixels with a smooth push-pull fill of the known ones (on every path), then shrink
+   the canvas (antialiased) so its longest side is `work_side` (nothing happens when it already is
+   smaller); the mask is shrunk by "any coverage" and dilated by `MASK_GROW` px. Both keep the hole's
+   original content (the object being removed, padding, or in evaluation the ground truth) out of the
+   pixels the model sees: the shrink's resampling taps reach ~2 working pixels across the hole edge;
 2. run the engine there (`process(image, mask) -> composited image`, e.g. `Engine.process`);
 3. upsample the result (bicubic), correct it so it meets the full-resolution photo exactly along the
    hole's edge (the upsampled fill's error on the known pixels, interpolated into the hole by a
@@ -148,6 +148,8 @@ def fill(process: Process, image: np.ndarray, mask: np.ndarray, work_side: int =
         return image.astype(np.float32, copy=True)
     bands = side_band_widths(hard) if strips else None
     strip_scale = STRIP_SCALE / max(h, w)
+    # Strips only where they are what the model was trained on: canvases shrunk (never enlarged) to the
+    # strip scale, bands no wider than trained, and room for the two strips side by side.
     if bands and strip_scale <= 1 and max(bands) * strip_scale <= STRIP_MAX_BAND and w * strip_scale >= 3 * STRIP_WIDTH:
         return _fill_side_strips(process, image, hard, bands, strip_scale, feather)
     scale = min(1.0, work_side / max(h, w))
@@ -160,7 +162,7 @@ def fill(process: Process, image: np.ndarray, mask: np.ndarray, work_side: int =
         small_mask = _dilate(covered.astype(np.float32), MASK_GROW)
         filled = _match_boundary(resize(process(small, small_mask), h, w), image, hard)
     else:
-        filled = process(image.astype(np.float32), hard)
+        filled = process(_neutral_holes(image, hard), hard)
     out = np.where(hard[..., None] > 0.5, filled, image).astype(np.float32)
     if feather > 0:
         seam, ring = boundary_continuation(image, hard, feather)
