@@ -64,7 +64,8 @@ VALID_WEIGHT = 0.5
 class InpaintRecipe:
     """Schedule and architecture of `retouch-inpaint`; command-line flags override single fields.
 
-    The defaults are the shipped model's recipe (its card has the measured results).
+    The defaults are the first run of the shipped model's chain; its card lists the fine-tunes' flags
+    (`--init`, `--lr`, `--strips`...) and the measured results.
     canvas_side: N > 0 trains on whole canvases whose longest side is N (`inpaint_canvas`); 0 on crops.
     patch, box_area (crop mode only): crop side (multiple of 8) and box sizes as a fraction of the crop
     (larger than the 5-20 % of a whole canvas that evaluation uses: a crop is ~40 % of a canvas side).
