@@ -399,6 +399,10 @@ def train_inpaint_from_args(args: argparse.Namespace) -> int:
     if recipe.canvas_side % 8 or 0 < recipe.canvas_side < 80:  # the 4:5 view is then >= 64 px wide
         print(f"error: --canvas-side {recipe.canvas_side} must be a multiple of 8 and at least 80", file=sys.stderr)
         return 2
+    if not 0 <= recipe.strips <= 1 or (recipe.strips and not recipe.canvas_side):
+        print(f"error: --strips {recipe.strips} must be a share in [0, 1], with whole canvases (--canvas-side > 0)",
+              file=sys.stderr)
+        return 2
     data_dir = getattr(args, "data_dir", None)
     data = getattr(args, "data", None) or (Path(data_dir) / "products" / "train" if data_dir else None)
     if data is None or not Path(data).is_dir():

@@ -85,10 +85,12 @@ def test_l2_reconstruction_weighs_holes_by_squared_error() -> None:
     assert reconstruction_loss(pred, target, mask, "l2").item() == pytest.approx(0.25)
 
 
-def test_tiny_canvas_run_is_deterministic(photos: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("strips", [0.0, 1.0])
+def test_tiny_canvas_run_is_deterministic(strips: float, photos: Path, tmp_path: Path) -> None:
+    # strips=1: every batch is border strips at listing resolution (`inpaint_strips`).
     torch.set_num_threads(1)
     recipe = replace(InpaintRecipe(), steps=3, batch=2, features=4, bottleneck=8, blocks=1, d_features=4,
-                     adv_start=2, canvas_side=80, hole_loss="l2")
+                     adv_start=2, canvas_side=80, hole_loss="l2", strips=strips)
 
     def run(out: Path) -> dict[str, torch.Tensor]:
         g = train(recipe, photos, out, seed=1, holdout=2, val_every=3, ckpt_every=3, log=lambda s: None,
@@ -100,12 +102,15 @@ def test_tiny_canvas_run_is_deterministic(photos: Path, tmp_path: Path) -> None:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
     log = (tmp_path / "a" / "retouch-inpaint" / "log.jsonl").read_text()
     assert '"val_masked_psnr"' in log and '"adv"' in log
+    assert bool(list((tmp_path / "a" / "cache").glob("inpaint-strips-*.pt"))) == bool(strips)
 
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["train", "retouch-inpaint", "--loss", "charbonnier"], "l1 or l2"),
     (["train", "retouch-inpaint", "--canvas-side", "100"], "multiple of 8"),
     (["train", "retouch-inpaint", "--natural-crops", "10"], "whole canvases"),
+    (["train", "retouch-inpaint", "--strips", "1.5"], "share in [0, 1]"),
+    (["train", "retouch-inpaint", "--strips", "0.4", "--canvas-side", "0"], "whole canvases (--canvas-side > 0)"),
 ])
 def test_unsupported_training_flags_fail_clearly(argv: list[str], message: str, photos: Path, tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
