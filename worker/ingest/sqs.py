@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 class SqsIngester:
     def __init__(self, enqueuer: Enqueuer, queue_url: str, *, client=None, endpoint_url: str | None = None,
-                 region: str = "us-east-1", wait_seconds: int = 20) -> None:
+                 region: str = "us-east-1", wait_seconds: int = 20, retry_seconds: int = 5) -> None:
         if client is None:
             import boto3
 
@@ -23,6 +23,7 @@ class SqsIngester:
         self._enqueuer = enqueuer
         self._queue_url = queue_url
         self._wait = wait_seconds
+        self._retry_seconds = retry_seconds
         self._stop = threading.Event()
 
     def stop(self) -> None:
@@ -42,8 +43,11 @@ class SqsIngester:
                 # Not a notification: retrying cannot make it one. Counted (outcome="invalid") and dropped.
                 log.warning("dropping invalid SQS message %s: %s", message.get("MessageId"), error)
             except Exception:
-                # Broker down or similar: leave the message; SQS shows it again after its visibility timeout.
-                log.exception("could not enqueue SQS message %s; it will be redelivered", message.get("MessageId"))
+                # Broker down or similar: keep the message, and have SQS show it again in a few seconds rather
+                # than after the queue's whole visibility timeout, so the outage costs seconds, not minutes.
+                log.exception("could not enqueue SQS message %s; it will be redelivered in %d s",
+                              message.get("MessageId"), self._retry_seconds)
+                self._retry_soon(message)
                 continue
             handled.append(message)
         if handled:
@@ -52,6 +56,13 @@ class SqsIngester:
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(handled)],
             )
         return len(handled)
+
+    def _retry_soon(self, message) -> None:
+        try:
+            self._sqs.change_message_visibility(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"],
+                                                VisibilityTimeout=self._retry_seconds)
+        except Exception:  # best effort: the queue's own visibility timeout redelivers it anyway
+            log.warning("could not shorten the visibility of SQS message %s", message.get("MessageId"))
 
     def report_backlog(self) -> None:
         attributes = self._sqs.get_queue_attributes(
