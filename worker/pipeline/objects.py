@@ -1,9 +1,10 @@
 """The object-store ends of the pipeline: dedupe, fetch and put (with its manifest).
 
 Exactly-once output: an output and its manifest carry the source eTag and pipeline version. A task whose
-manifest already records them is a redelivery and stops at `dedupe`. `put` writes conditionally
-(create-if-absent, or replace-only-the-version-we-saw), so two deliveries running at once produce one
-object: the loser sees WriteConflict, finds the winner's identical output and stops.
+manifest already records them is a redelivery and stops at `dedupe`. `put` writes each object
+conditionally (create-if-absent, or replace-only-the-version-we-saw), so two deliveries running at once,
+or a retry whose first response was lost, produce one object; and it always goes on to the manifest, so
+an image found without its manifest is completed, never abandoned.
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ def is_own_output(record: ObjectCreated, storage: StorageSettings) -> bool:
     return same_bucket and record.key.startswith(storage.output_prefix)
 
 
-def _matches(info: ObjectInfo | None, source_etag: str | None) -> bool:
+def written_for(info: ObjectInfo | None, source_etag: str | None) -> bool:
+    """Whether an object was written for this source eTag by this pipeline version."""
     return (
         info is not None
         and source_etag is not None
@@ -67,7 +69,7 @@ def _matches(info: ObjectInfo | None, source_etag: str | None) -> bool:
 
 def dedupe_step(store: ObjectStore, record: ObjectCreated, where: OutputLocation) -> Step:
     def run(job: Job) -> None:
-        if record.etag and _matches(store.head(where.bucket, where.manifest_key), record.etag):
+        if record.etag and written_for(store.head(where.bucket, where.manifest_key), record.etag):
             job.done = True
             job.outputs["skipped"] = "already enhanced (manifest records this source eTag)"
 
@@ -115,40 +117,57 @@ def build_manifest(job: Job, record: ObjectCreated, where: OutputLocation, key: 
     }
 
 
+def write_once(store: ObjectStore, bucket: str, key: str, data: bytes, *, content_type: str,
+               metadata: dict[str, str], source_etag: str | None) -> tuple[str, bool]:
+    """Write `key` for this job exactly once, however often delivered and whatever the network dropped.
+
+    Returns (eTag, written_now). An object already there for the same source eTag and pipeline version is
+    this job's own, from an earlier delivery or from a retry whose first response was lost (the retry then
+    gets 412 from `If-None-Match` / `If-Match`): it is kept, not written again. Anything else there (an
+    older source version's output) is replaced only if unchanged since we looked.
+    """
+    existing = store.head(bucket, key)
+    if written_for(existing, source_etag):
+        return existing.etag, False
+    try:
+        etag = store.put(bucket, key, data, content_type=content_type, metadata=metadata,
+                         if_none_match=existing is None, if_match=existing.etag if existing else None)
+        return etag, True
+    except WriteConflict:
+        winner = store.head(bucket, key)
+        if written_for(winner, source_etag):
+            return winner.etag, False
+        raise RetryableError(f"{key} changed while writing", reason="write_conflict") from None
+
+
 def put_step(store: ObjectStore, record: ObjectCreated, where: OutputLocation) -> Step:
+    """Image first, then its manifest: a manifest always points at a written image, and a delivery that finds
+    the image without its manifest (a crash or a lost response in between) completes the job."""
+
     def run(job: Job) -> None:
         assert job.encoded is not None and job.extension is not None and job.content_type is not None
         key = where.image_key(job.extension)
+        identity = {META_SOURCE_ETAG: job.source_etag or "", META_PIPELINE: PIPELINE_VERSION}
         metadata = {
-            META_SOURCE_ETAG: job.source_etag or "",
-            META_PIPELINE: PIPELINE_VERSION,
+            **identity,
             META_ENGINES: _ascii(",".join(run.engine for run in job.engine_runs) or "none"),
             META_SOURCE_VERSION: _ascii(record.version_id or ""),
         }
-        existing = store.head(where.bucket, key)
-        if _matches(existing, job.source_etag):
-            if _matches(store.head(where.bucket, where.manifest_key), job.source_etag):
-                job.done = True  # a concurrent delivery finished first
-                job.outputs.update(skipped="a concurrent delivery wrote this output", bucket=where.bucket, key=key)
-                return
-            etag = existing.etag  # an earlier delivery crashed after the image: only the manifest is missing
-        else:
-            try:
-                etag = store.put(where.bucket, key, job.encoded, content_type=job.content_type, metadata=metadata,
-                                 if_none_match=existing is None, if_match=existing.etag if existing else None)
-            except WriteConflict:
-                winner = store.head(where.bucket, key)
-                if _matches(winner, job.source_etag):
-                    job.done = True
-                    job.outputs.update(skipped="a concurrent delivery wrote this output", bucket=where.bucket,
-                                       key=key)
-                    return
-                raise RetryableError(f"output {key} changed while writing", reason="write_conflict") from None
+        etag, image_written = write_once(store, where.bucket, key, job.encoded, content_type=job.content_type,
+                                         metadata=metadata, source_etag=job.source_etag)
         job.outputs.update(bucket=where.bucket, key=key, etag=etag, written_at=time.time())
         manifest = build_manifest(job, record, where, key, etag)
-        store.put(where.bucket, where.manifest_key, json.dumps(manifest, indent=2).encode(),
-                  content_type="application/json",
-                  metadata={META_SOURCE_ETAG: job.source_etag or "", META_PIPELINE: PIPELINE_VERSION})
+        if not image_written:
+            # The stored image is an earlier delivery's: describe those bytes, not this run's re-encode.
+            stored = store.head(where.bucket, key)
+            manifest["output"]["bytes"] = stored.size if stored else manifest["output"]["bytes"]
+        _, manifest_written = write_once(store, where.bucket, where.manifest_key,
+                                         json.dumps(manifest, indent=2).encode(), content_type="application/json",
+                                         metadata=identity, source_etag=job.source_etag)
+        if not image_written and not manifest_written:
+            job.done = True  # another delivery finished the whole job first
+            job.outputs["skipped"] = "a concurrent delivery wrote this output and its manifest"
+            return
         job.outputs["manifest_key"] = where.manifest_key
         job.outputs["manifest"] = manifest
 
