@@ -18,6 +18,8 @@ from worker.pipeline.decode import decode_image
 from worker.pipeline.limits import read_header
 from worker.settings import LimitSettings, PolicySettings
 
+LIMITS = LimitSettings(max_input_pixels=10**8)
+
 
 def encode(image: Image.Image, fmt: str, **options) -> bytes:
     buffer = io.BytesIO()
@@ -74,7 +76,7 @@ def test_too_many_bytes_and_frames_are_refused():
 def test_truncated_jpeg_is_corrupt():
     data = encode(photo(), "JPEG", quality=90)
     with pytest.raises(CorruptImage):
-        decode_image(data[: len(data) // 2], 10**8)
+        decode_image(data[: len(data) // 2], LIMITS)
 
 
 # --- decode: orientation, alpha, 16-bit, palette, CMYK, grayscale --------------------------------
@@ -83,29 +85,29 @@ def test_exif_orientation_is_applied():
     image = photo(96, 64)
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90 degrees clockwise on display
-    decoded = decode_image(encode(image, "JPEG", exif=exif.tobytes()), 10**8)
+    decoded = decode_image(encode(image, "JPEG", exif=exif.tobytes()), LIMITS)
     assert (decoded.width, decoded.height) == (64, 96)
 
 
 def test_alpha_palette_sixteen_bit_cmyk_and_gray_decode():
     rgba = Image.new("RGBA", (10, 6), (200, 10, 10, 128))
-    decoded = decode_image(encode(rgba, "PNG"), 10**8)
+    decoded = decode_image(encode(rgba, "PNG"), LIMITS)
     assert decoded.alpha is not None and abs(float(decoded.alpha.mean()) - 128 / 255) < 1e-3
 
     palette = Image.new("P", (8, 8), 1)
     palette.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
     palette.info["transparency"] = 0
-    assert decode_image(encode(palette, "PNG", transparency=0), 10**8).rgb[0, 0, 0] == pytest.approx(1.0)
+    assert decode_image(encode(palette, "PNG", transparency=0), LIMITS).rgb[0, 0, 0] == pytest.approx(1.0)
 
     gray16 = Image.fromarray(np.full((4, 4), 65535 // 2, dtype=np.uint16))
-    decoded16 = decode_image(encode(gray16, "PNG"), 10**8)
+    decoded16 = decode_image(encode(gray16, "PNG"), LIMITS)
     assert decoded16.grayscale and decoded16.bits == 16
     assert float(decoded16.rgb.mean()) == pytest.approx(0.5, abs=1e-3)
 
-    cmyk = decode_image(encode(Image.new("CMYK", (4, 4), (0, 255, 255, 0)), "JPEG"), 10**8)
+    cmyk = decode_image(encode(Image.new("CMYK", (4, 4), (0, 255, 255, 0)), "JPEG"), LIMITS)
     assert cmyk.rgb[..., 0].mean() > 0.9 and cmyk.rgb[..., 1].mean() < 0.1
 
-    assert decode_image(encode(Image.new("L", (4, 4), 77), "PNG"), 10**8).grayscale
+    assert decode_image(encode(Image.new("L", (4, 4), 77), "PNG"), LIMITS).grayscale
 
 
 @pytest.mark.shared

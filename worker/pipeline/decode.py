@@ -6,33 +6,31 @@ Handles EXIF orientation, ICC profiles (converted to sRGB), alpha, 16-bit, palet
 from __future__ import annotations
 
 import io
-import warnings
 
 import numpy as np
 from PIL import Image, ImageCms, ImageOps
 
 from worker.errors import CorruptImage, UnsupportedImage
 from worker.pipeline.job import DecodedImage, Job
+from worker.pipeline.limits import checked_image
+from worker.settings import LimitSettings
 
 _SRGB = ImageCms.createProfile("sRGB")
 
 
-def decode_image(data: bytes, max_pixels: int) -> DecodedImage:
-    """Decode the first frame of an image; CorruptImage when the pixel data is broken."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            Image.MAX_IMAGE_PIXELS = None  # the limits step already enforced our own cap
-            image = Image.open(io.BytesIO(data))
+def decode_image(data: bytes, limits: LimitSettings) -> DecodedImage:
+    """Decode the first frame of an image, header checked first; CorruptImage when the pixel data is broken."""
+    with checked_image(data, limits) as (header, image):
+        try:
             image.load()
             source_format = (image.format or "unknown").lower()
             source_mode = image.mode
             exif = image.info.get("exif")
             icc = image.info.get("icc_profile")
             image = ImageOps.exif_transpose(image)
-    except (OSError, SyntaxError, ValueError, EOFError) as error:
-        raise CorruptImage(f"image data is corrupt or truncated: {error}") from error
-    if image.width * image.height > max_pixels:
+        except (OSError, SyntaxError, ValueError, EOFError) as error:
+            raise CorruptImage(f"image data is corrupt or truncated: {error}") from error
+    if image.width * image.height > header.width * header.height:
         raise CorruptImage("decoded size differs from the header")
 
     bits = 16 if source_mode in {"I;16", "I;16B", "I;16L", "I", "RGB;16", "RGBA;16"} else 8
@@ -93,4 +91,4 @@ def _to_srgb(rgb: np.ndarray, icc: bytes, source_mode: str) -> np.ndarray:
 
 def decode(job: Job) -> None:
     assert job.data is not None
-    job.image = decode_image(job.data, job.limits.max_input_pixels)
+    job.image = decode_image(job.data, job.limits)

@@ -1,13 +1,20 @@
-"""check_limits: read only the image header and refuse bombs before any pixel is decoded."""
+"""check_limits: read only the image header and refuse bombs before any pixel is decoded.
+
+`checked_image` is the one way the worker gets at pixels (photos, sidecar masks, anything added later):
+the header is checked against the limits first, so a small file declaring a huge canvas costs a header
+read, not gigabytes and an OOM kill.
+"""
 
 from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from PIL import Image, UnidentifiedImageError
 
-from worker.errors import CorruptImage, EmptyObject, NotAnImage, OverLimit
+from worker.errors import CorruptImage, EmptyObject, NotAnImage, OverLimit, PermanentError
 from worker.pipeline.job import Header, Job
 from worker.settings import LimitSettings
 
@@ -45,6 +52,26 @@ def read_header(data: bytes, limits: LimitSettings) -> Header:
     if header.frames > limits.max_frames:
         raise OverLimit(f"{header.frames} frames is over the {limits.max_frames}-frame limit")
     return header
+
+
+@contextmanager
+def checked_image(data: bytes, limits: LimitSettings, *, what: str = "image") -> Iterator[tuple[Header, Image.Image]]:
+    """The header checked against `limits`, then the lazily opened image, for the caller to decode.
+
+    Errors keep their type (and metric reason); for anything but the photo, the message names `what`.
+    """
+    try:
+        header = read_header(data, limits)
+    except PermanentError as error:
+        if what == "image":
+            raise
+        raise type(error)(f"{what}: {error}") from error
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        Image.MAX_IMAGE_PIXELS = None  # our own cap above is the one that counts
+        image = Image.open(io.BytesIO(data))
+    with image:
+        yield header, image
 
 
 def check_limits(job: Job) -> None:

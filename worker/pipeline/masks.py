@@ -7,12 +7,12 @@ from the object's `x-amz-meta-retouch-inpaint` metadata or the bucket policy.
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ImageOps, UnidentifiedImageError
 
 from worker.errors import InvalidRequest
+from worker.pipeline.limits import checked_image
+from worker.settings import LimitSettings
 
 MASK_SUFFIX = ".mask.png"
 RECTS_METADATA = "retouch-inpaint"
@@ -48,18 +48,23 @@ def mask_from_rectangles(height: int, width: int, rects: list[tuple[int, int, in
     return mask
 
 
-def decode_mask(data: bytes, height: int, width: int) -> np.ndarray:
-    """A sidecar mask as (H, W) float32 {0, 1}; it must match the photo's upright size."""
-    try:
-        with Image.open(io.BytesIO(data)) as image:
+def decode_mask(data: bytes, height: int, width: int, limits: LimitSettings) -> np.ndarray:
+    """A sidecar mask as (H, W) float32 {0, 1}; it must match the photo's upright size.
+
+    The size is compared from the header, before decoding: a mask can never cost more memory than its photo.
+    """
+    with checked_image(data, limits, what="sidecar mask") as (header, image):
+        if (header.width, header.height) not in {(width, height), (height, width)}:  # either EXIF orientation
+            raise InvalidRequest(f"sidecar mask is {header.width}x{header.height}, the photo {width}x{height}")
+        try:
             image = ImageOps.exif_transpose(image)
             if image.mode in {"RGBA", "LA", "PA"}:
                 gray = image.getchannel("A")
             else:
                 gray = image.convert("L")
             values = np.asarray(gray, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError) as error:
-        raise InvalidRequest(f"sidecar mask is not a readable image: {error}") from error
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as error:
+            raise InvalidRequest(f"sidecar mask is not a readable image: {error}") from error
     if values.shape != (height, width):
         raise InvalidRequest(f"sidecar mask is {values.shape[1]}x{values.shape[0]}, the photo {width}x{height}")
     return (values > 127).astype(np.float32)
@@ -71,7 +76,7 @@ def build_mask(job) -> None:
     height, width = job.image.height, job.image.width
     mask = np.zeros((height, width), dtype=np.float32)
     if job.mask_data is not None:
-        mask = np.maximum(mask, decode_mask(job.mask_data, height, width))
+        mask = np.maximum(mask, decode_mask(job.mask_data, height, width, job.limits))
     for text in (job.source_metadata.get(RECTS_METADATA), job.policy.inpaint_rects):
         if text:
             mask = np.maximum(mask, mask_from_rectangles(height, width, parse_rectangles(text)))
