@@ -8,7 +8,7 @@ version we looked at. Either raises `WriteConflict` when another writer got ther
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from hashlib import md5
 from typing import Protocol
@@ -57,6 +57,14 @@ class ObjectStore(Protocol):
         """Write an object atomically and return its eTag; WriteConflict when a condition fails."""
         ...
 
+    def delete(self, bucket: str, key: str) -> None:
+        """Remove an object; absent is fine."""
+        ...
+
+    def list_keys(self, bucket: str, prefix: str) -> Iterator[str]:
+        """Every key under `prefix`."""
+        ...
+
 
 # S3 error codes that mean "try again later" rather than "this request is wrong".
 _TRANSIENT_CODES = {
@@ -66,26 +74,36 @@ _TRANSIENT_CODES = {
 
 
 class S3ObjectStore:
-    """boto3 S3 client with adaptive retries; the endpoint may be AWS, MinIO, Ceph RGW or moto."""
+    """boto3 S3 client; the endpoint may be AWS, MinIO, Ceph RGW or moto.
 
-    def __init__(self, *, endpoint_url: str | None, region: str, max_attempts: int = 5, client=None) -> None:
+Per-call retries are botocore's standard mode with a retry budget that refills over time
+(`worker.storage_retries`); what they give up on, the task retries over its horizon (`worker.tasks`).
+"""
+
+    def __init__(self, *, endpoint_url: str | None, region: str, max_attempts: int = 5, client=None,
+                 retry_budget: int = 500, retry_refill_per_second: float = 5.0) -> None:
         if client is None:
             import boto3
             from botocore.config import Config
+
+            from worker.storage_retries import install_retry_policy
 
             client = boto3.client(
                 "s3",
                 endpoint_url=endpoint_url,
                 region_name=region,
-                config=Config(retries={"mode": "adaptive", "max_attempts": max_attempts},
+                config=Config(retries={"mode": "standard", "max_attempts": max_attempts},
                               connect_timeout=5, read_timeout=60),
             )
+            install_retry_policy(client, max_attempts=max_attempts, budget=retry_budget,
+                                 refill_per_second=retry_refill_per_second, observe=_count_client_retry)
         self._client = client
 
     @classmethod
     def from_settings(cls, settings) -> S3ObjectStore:
         return cls(endpoint_url=settings.s3_endpoint_url, region=settings.s3_region,
-                   max_attempts=settings.s3_max_attempts)
+                   max_attempts=settings.s3_max_attempts, retry_budget=settings.s3_retry_budget,
+                   retry_refill_per_second=settings.s3_retry_refill_per_second)
 
     def get(self, bucket: str, key: str, *, max_bytes: int) -> StoredObject:
         with self._mapped_errors(bucket, key):
@@ -134,8 +152,28 @@ class S3ObjectStore:
             )
         return str(response.get("ETag", "")).strip('"')
 
+    def delete(self, bucket: str, key: str) -> None:
+        with self._mapped_errors(bucket, key, not_found_ok=True):
+            self._client.delete_object(Bucket=bucket, Key=key)
+
+    def list_keys(self, bucket: str, prefix: str) -> Iterator[str]:
+        with self._mapped_errors(bucket, prefix):
+            for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    yield item["Key"]
+
     def _mapped_errors(self, bucket: str, key: str, *, not_found_ok: bool = False):
         return _S3ErrorMapper(bucket, key, not_found_ok)
+
+
+def _count_client_retry(operation: str, reason: str) -> None:
+    from worker.metrics import get_metrics
+
+    metrics = get_metrics()
+    if reason == "budget_exhausted":
+        metrics.storage_retry_budget_exhausted.labels(operation=operation).inc()
+    else:
+        metrics.storage_retries.labels(operation=operation, reason=reason).inc()
 
 
 class _NotFound(Exception):
@@ -211,6 +249,13 @@ class MemoryObjectStore:
             self._objects[(bucket, key)] = (data, info)
             self.puts[key] = self.puts.get(key, 0) + 1
         return etag
+
+    def delete(self, bucket: str, key: str) -> None:
+        with self._lock:
+            self._objects.pop((bucket, key), None)
+
+    def list_keys(self, bucket: str, prefix: str) -> Iterator[str]:
+        return iter([key for key in self.keys(bucket) if key.startswith(prefix)])
 
     def keys(self, bucket: str) -> list[str]:
         with self._lock:
