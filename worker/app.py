@@ -20,11 +20,19 @@ def create_app(settings: Settings | None = None) -> Celery:
     deadline = settings.limits.task_deadline_seconds
     url = broker.resolved_broker_url()
     app = Celery("retouch", broker=url, set_as_current=False)
-    transport_options = {}
+    transport_options: dict = {}
     if url.startswith(("redis", "rediss", "sqs")):
-        # These redeliver un-acked messages after the visibility timeout; it must outlast the longest task.
-        # (AMQP redelivers on connection loss; the SQLAlchemy transport takes no such option.)
-        transport_options["visibility_timeout"] = int(max(3600, 2 * deadline))
+        # These redeliver an un-acked message once its visibility timeout passes. The timeout is a short lease
+        # that each live worker renews for the messages it holds (worker.leases), so a long task is never
+        # redelivered while its worker lives, and a killed worker's task is within lease + sweep seconds.
+        transport_options["visibility_timeout"] = broker.lease_seconds
+    if url.startswith(("redis", "rediss")):
+        # kombu sweeps for expired leases every interval * throttle seconds (default 10 x 10): make it 10 s.
+        transport_options.update(unacked_restore_interval=10, unacked_restore_throttle=1)
+    if url.startswith(("amqp", "pyamqp")):
+        # Publisher confirms: send_task returns only once RabbitMQ has the message, so an ingester acks its
+        # event only after the task is durably enqueued.
+        transport_options["confirm_publish"] = True
     app.conf.update(
         # At-least-once: ack after the task ran, requeue when the pool process dies mid-task.
         task_acks_late=True,
@@ -42,8 +50,13 @@ def create_app(settings: Settings | None = None) -> Celery:
         task_soft_time_limit=deadline + 60,
         task_time_limit=deadline + 120,
         broker_connection_retry_on_startup=True,
+        # AMQP: a lost node (no FIN) is noticed, and its unacked messages requeued, after ~2 heartbeats.
+        broker_heartbeat=30,
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
     )
     register_tasks(app, settings)
+    from worker.leases import LeaseRenewal
+
+    app.steps["consumer"].add(LeaseRenewal)
     return app

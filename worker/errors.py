@@ -78,6 +78,12 @@ class InvalidRequest(PermanentError):
     reason = "invalid_request"
 
 
+class WorkerLost(PermanentError):
+    """The task's worker died `RETOUCH_MAX_WORKER_LOST` times running it: running it again would kill another."""
+
+    reason = "worker_lost"
+
+
 class EngineFailure(PermanentError):
     """An engine error mapped into the worker's tree (see `from_engine_error`)."""
 

@@ -44,6 +44,11 @@ class Metrics:
     events: Counter
     source_queue_messages: Gauge
     worker_info: Gauge
+    enqueue_failures: Counter
+    storage_retries: Counter
+    storage_retry_budget_exhausted: Counter
+    redeliveries: Counter
+    lease_renewals: Counter
 
 
 @cache
@@ -82,6 +87,21 @@ def get_metrics() -> Metrics:
                                     multiprocess_mode="max"),
         worker_info=Gauge("retouch_worker_info", "1 per running process, with its role and versions.",
                           ["role", "version", "pipeline_version"], multiprocess_mode="max"),
+        enqueue_failures=Counter("retouch_enqueue_failures",
+                                 "Events the ingester could not enqueue (left to be redelivered), by reason.",
+                                 ["source", "reason"]),
+        storage_retries=Counter("retouch_storage_retries",
+                                "Object-store calls retried by the S3 client itself, by operation and fault.",
+                                ["operation", "reason"]),
+        storage_retry_budget_exhausted=Counter(
+            "retouch_storage_retry_budget_exhausted",
+            "Client retries refused because the retry budget was spent (the task-level retry takes over).",
+            ["operation"]),
+        redeliveries=Counter("retouch_redeliveries",
+                             "Tasks started again after their worker died, by what happened next.", ["outcome"]),
+        lease_renewals=Counter("retouch_lease_renewals",
+                               "Renewals of in-flight broker messages (Redis / SQS visibility), by result.",
+                               ["result"]),
     )
 
 

@@ -20,7 +20,7 @@ from worker.events import ObjectCreated
 from worker.metrics import SKIPPED, SUCCEEDED, Metrics, get_metrics
 from worker.pipeline import Job, Request, object_steps, run_steps
 from worker.pipeline.enhance import EngineLike
-from worker.pipeline.objects import OutputLocation
+from worker.pipeline.objects import META_PIPELINE, META_SOURCE_ETAG, OutputLocation, write_once, written_for
 from worker.settings import Settings, load_settings
 from worker.storage import ObjectStore, S3ObjectStore
 
@@ -63,10 +63,12 @@ def worker_context() -> WorkerContext:
 
 
 def process_upload(record: ObjectCreated, ctx: WorkerContext, *, enqueued_at: float | None = None,
-                   request: Request | None = None) -> Job:
+                   request: Request | None = None, replay: bool = False) -> Job:
     """Run the object pipeline; returns the finished Job (job.done set when skipped as a duplicate).
 
     Raises RetouchError subclasses for the task to map; successful and skipped runs are counted here.
+    A replayed upload that now succeeds loses its failure record: at rest an upload has either an output
+    with its manifest or a failure record.
     """
     metrics = ctx.metrics
     settings = ctx.settings
@@ -95,6 +97,9 @@ def process_upload(record: ObjectCreated, ctx: WorkerContext, *, enqueued_at: fl
         metrics.output_megapixels.inc(job.result.width * job.result.height / 1e6)
     if record.event_time is not None:
         metrics.event_lag_seconds.observe(max(0.0, job.outputs["written_at"] - record.event_time.timestamp()))
+    if replay:
+        where = OutputLocation(record, settings.storage)
+        ctx.store.delete(where.bucket, where.failure_key)
     metrics.tasks.labels(outcome=SUCCEEDED, reason="none").inc()
     log.info("enhanced %s/%s -> %s/%s", record.bucket, record.key, job.outputs["bucket"], job.outputs["key"])
     return job
@@ -113,9 +118,18 @@ def _log_progress(record: ObjectCreated):
     return progress
 
 
+def upload_is_finished(record: ObjectCreated, ctx: WorkerContext) -> bool:
+    """Whether this upload version's manifest (written after its image) is already there."""
+    where = OutputLocation(record, ctx.settings.storage)
+    return record.etag is not None and written_for(ctx.store.head(where.bucket, where.manifest_key), record.etag)
+
+
 def write_failure_record(store: ObjectStore, record: ObjectCreated, ctx: WorkerContext, error: RetouchError,
                          attempts: int) -> str:
-    """Leave a JSON record next to where the output would be, so nothing accepted vanishes silently."""
+    """Leave a JSON record next to where the output would be, so nothing accepted vanishes silently.
+
+    Written once per upload version and pipeline version: a redelivered failure does not add another.
+    """
     where = OutputLocation(record, ctx.settings.storage)
     body = {
         "pipeline_version": PIPELINE_VERSION,
@@ -126,5 +140,7 @@ def write_failure_record(store: ObjectStore, record: ObjectCreated, ctx: WorkerC
         "attempts": attempts,
         "failed_at": datetime.now(UTC).isoformat(),
     }
-    store.put(where.bucket, where.failure_key, json.dumps(body, indent=2).encode(), content_type="application/json")
+    write_once(store, where.bucket, where.failure_key, json.dumps(body, indent=2).encode(),
+               content_type="application/json", source_etag=record.etag or "",
+               metadata={META_SOURCE_ETAG: record.etag or "", META_PIPELINE: PIPELINE_VERSION})
     return where.failure_key

@@ -38,8 +38,20 @@ class BrokerSettings(_Area):
         default="retouch.dead-letter",
         description="Queue that receives a record of every permanently failed upload; no worker consumes it.",
     )
-    max_retries: int = Field(default=5, ge=0, description="Retries for retryable errors, with backoff.")
-    retry_backoff_max_seconds: float = Field(default=300.0, gt=0, description="Cap of the retry backoff.")
+    max_retries: int = Field(
+        default=100, ge=0, description="Most task retries for retryable errors (the horizon usually ends them first).")
+    retry_horizon_seconds: float = Field(
+        default=1200.0, gt=0,
+        description="Retryable errors are retried, with backoff and jitter, until this long after the first attempt; "
+        "then the upload is dead-lettered.")
+    retry_backoff_max_seconds: float = Field(default=120.0, gt=0, description="Cap of the retry backoff.")
+    lease_seconds: int = Field(
+        default=60, ge=5,
+        description="Redis / SQS brokers: a delivered task is redelivered this long after its worker stops renewing "
+        "it (killed, node lost); a live worker renews every lease/4 s.")
+    max_worker_lost: int = Field(
+        default=3, ge=1,
+        description="A task whose worker died this many times while running it is dead-lettered (worker_lost).")
 
     def resolved_broker_url(self) -> str:
         if self.broker_url:
@@ -54,7 +66,11 @@ class StorageSettings(_Area):
 
     s3_endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint (MinIO, Ceph RGW, moto).")
     s3_region: str = Field(default="us-east-1", description="Region for signing requests.")
-    s3_max_attempts: int = Field(default=5, ge=1, description="boto3 adaptive-retry attempts per call.")
+    s3_max_attempts: int = Field(default=5, ge=1, description="boto3 standard-mode attempts per call.")
+    s3_retry_budget: int = Field(
+        default=500, ge=0, description="boto3 retry budget per process (botocore: 14 per 5xx or dropped connection).")
+    s3_retry_refill_per_second: float = Field(
+        default=5.0, ge=0, description="Tokens the retry budget regains per second, so a long fault cannot drain it.")
     output_bucket: str | None = Field(default=None, description="Bucket for outputs; unset: the source bucket.")
     output_prefix: str = Field(default="enhanced/", description="Key prefix of outputs and their manifests.")
     input_prefix: str = Field(default="", description="Only keys under this prefix are enhanced.")
