@@ -132,6 +132,25 @@ def cmd_ingest_amqp(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from worker.replay import replay_dead_letter_queue, replay_failure_records
+    from worker.storage import S3ObjectStore
+
+    settings, app = _ingest_app()
+    reasons = args.reason or None
+    if args.from_queue:
+        summary = replay_dead_letter_queue(app, settings, reasons=reasons, dry_run=args.dry_run, limit=args.limit)
+    else:
+        store = S3ObjectStore.from_settings(settings.storage)
+        summary = replay_failure_records(app, settings, store, args.bucket, prefix=args.prefix, reasons=reasons,
+                                         dry_run=args.dry_run)
+    for line in summary.lines():
+        print(line)
+    verb = "would replay" if args.dry_run else "replayed"
+    print(f"{verb} {len(summary.enqueued)} upload(s), left {len(summary.skipped)}")
+    return 0
+
+
 def cmd_enhance(args: argparse.Namespace) -> int:
     from worker.local import enhance_files
 
@@ -187,6 +206,17 @@ def build_parser() -> argparse.ArgumentParser:
     amqp.add_argument("--queue", default=None, help="default RETOUCH_AMQP_QUEUE")
     amqp.add_argument("--metrics-port", type=int, default=ingest_metrics_port, help=metrics_help)
     amqp.set_defaults(func=cmd_ingest_amqp)
+
+    replay = sub.add_parser("replay", help="re-enqueue dead-lettered uploads (from failure records or the queue)")
+    source = replay.add_mutually_exclusive_group(required=True)
+    source.add_argument("--bucket", help="replay the failure records under <output prefix>failed/ in this bucket")
+    source.add_argument("--from-queue", action="store_true", help="drain RETOUCH_DEAD_LETTER_QUEUE instead")
+    replay.add_argument("--prefix", default="", help="only failure records of source keys under this prefix")
+    replay.add_argument("--reason", action="append", default=[],
+                        help="only uploads that failed for this reason (repeatable), e.g. storage_unavailable")
+    replay.add_argument("--limit", type=int, default=None, help="--from-queue: at most this many")
+    replay.add_argument("--dry-run", action="store_true", help="list what would be replayed; change nothing")
+    replay.set_defaults(func=cmd_replay)
 
     enhance = sub.add_parser("enhance", help="enhance local image files")
     enhance.add_argument("inputs", nargs="+", type=Path, metavar="INPUT")
