@@ -45,6 +45,11 @@ def exercise(metrics: Metrics, scale: float = 1.0) -> None:
     metrics.events.labels(source="sqs", outcome="ignored").inc()
     metrics.source_queue_messages.set(3)
     metrics.worker_info.labels(role="worker", version="0.1.0", pipeline_version="2026.11.1").set(1)
+    metrics.enqueue_failures.labels(source="sqs", reason="broker_unavailable").inc()
+    metrics.storage_retries.labels(operation="PutObject", reason="http_503").inc()
+    metrics.storage_retry_budget_exhausted.labels(operation="HeadObject").inc()
+    metrics.redeliveries.labels(outcome="resumed").inc()
+    metrics.lease_renewals.labels(result="renewed").inc(2)
 
 
 def fake_nvml(used: int = 6 << 30, total: int = 16 << 30, percent: int = 87) -> SimpleNamespace:

@@ -14,6 +14,13 @@ import pytest
 from tests.infra._prometheus import free_port, running_prometheus, wait_for
 from tests.infra.conftest import ROOT
 
+
+def alert_count() -> int:
+    import yaml
+
+    rules = yaml.safe_load((ROOT / "infra" / "prometheus" / "rules" / "retouch-alerts.yml").read_text())
+    return sum(1 for group in rules["groups"] for rule in group["rules"] if "alert" in rule)
+
 STAGE_P50 = "histogram_quantile(0.5, sum by (le) (rate(retouch_stage_seconds_bucket[1m])))"
 
 
@@ -50,4 +57,4 @@ def test_prometheus_scrapes_tasks_and_stage_latency(tmp_path, stand_ins) -> None
         # And the alert rules loaded and evaluate without errors against real series
         rules = wait_for(lambda: [r for g in prometheus.api("rules")["groups"] for r in g["rules"]
                                   if r.get("lastEvaluation", "").startswith("2")], 30, "a rule evaluation")
-        assert len(rules) == 9 and all(rule["health"] == "ok" for rule in rules), rules
+        assert len(rules) == 10 and all(rule["health"] == "ok" for rule in rules), rules
