@@ -69,11 +69,11 @@ def _weights_state(spec: Any) -> str:
 
 
 def _param_count(spec: Any) -> int | None:
-    from engines.archs import ARCHS
+    from engines.families import architectures
 
-    if spec.architecture not in ARCHS:
+    if spec.architecture not in architectures():
         return None
-    net = ARCHS[spec.architecture](**spec.arch_params)
+    net = architectures()[spec.architecture](**spec.arch_params)
     return sum(p.numel() for p in net.parameters())
 
 
@@ -229,12 +229,12 @@ def _load_for_bench(model: str, random_init: bool, cache_dir: Path | None) -> tu
             raise
     import torch
 
-    from engines.archs import ARCHS
+    from engines.families import architectures
     from engines.loaded import CallAdapter, LoadedModel, state_dict_sha256
 
     spec = registry.get(model)
     torch.manual_seed(0)
-    net = ARCHS[spec.architecture](**spec.arch_params).eval()
+    net = architectures()[spec.architecture](**spec.arch_params).eval()
     return LoadedModel(spec=spec, module=CallAdapter(net), weights_sha256=state_dict_sha256(net)), "random"
 
 

@@ -1,8 +1,7 @@
 """One explicit registry of model specs, built in one place (`builtin_registry`) and passed in as a value.
 
-No import-time registration and no decorators: a model family is a module in `engines.models` that
-exposes a `SPECS` tuple, and `builtin_registry` lists those modules by hand. Tests build their own
-`Registry` with whatever specs they need.
+No import-time registration and no decorators: `builtin_registry` iterates `engines.families.FAMILIES`
+(one folder and one line per family). Tests build their own `Registry` with whatever specs they need.
 """
 
 from __future__ import annotations
@@ -71,11 +70,11 @@ class Registry:
 
 
 def builtin_registry() -> Registry:
-    """The project's own engines, from the explicit lists in `engines/models/*.py`."""
-    from engines.models import retouch_denoise, retouch_inpaint, retouch_sr
+    """The project's own engines: every family's specs and defaults."""
+    from engines.families import FAMILIES
 
-    families = (retouch_sr, retouch_denoise, retouch_inpaint)
-    registry = Registry([spec for family in families for spec in family.SPECS])
-    for (task, scale), model_id in {k: v for family in families for k, v in family.DEFAULTS.items()}.items():
-        registry.set_default(task, scale, model_id)
+    registry = Registry([spec for family in FAMILIES for spec in family.specs])
+    for family in FAMILIES:
+        for (task, scale), model_id in family.defaults.items():
+            registry.set_default(task, scale, model_id)
     return registry

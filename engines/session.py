@@ -2,6 +2,8 @@
 
     with open_engine("retouch-sr-x4-real") as engine:
         out = engine.process(image)            # HxWx3|4 float32 [0, 1] -> (4H)x(4W)x3|4 float32 [0, 1]
+    with open_engine("retouch-inpaint") as engine:
+        out = engine.fill(image, mask)         # masked engines: holes (mask 1) filled, the rest kept
 
 Shared code here and in `engines.tiling` pads, tiles, blends, clamps and crops; backends only run batches.
 """
@@ -223,6 +225,26 @@ class Engine:
                 tile_size = smaller
         return self._finish(image, mask, blend_tiles(outputs, plan))
 
+    def fill(self, image: np.ndarray, mask: np.ndarray, progress: Progress | None = None) -> np.ndarray:
+        """Masked engines: fill the holes (`mask` HxW, 1 = generate) of an HxWx3|4 image; same shape out.
+
+        The engine owns its working resolution: with `spec.work_side` the canvas is shrunk to it (the whole
+        hole in view), filled, and the fill composited into the full-resolution image (`engines.masked_fill`;
+        thin side bands on strips where `spec.strips`); without, it is filled at full resolution, tiled.
+        Pixels outside the mask keep their values; alpha passes through untouched (a generated band of a
+        cut-out stays transparent).
+        """
+        if self.spec.task is not Task.INPAINT:
+            raise InvalidInput(f"{self.spec.id} is a {self.spec.task} engine: call process(), not fill()")
+        image, mask = self._check_image(image, mask)
+        if self.spec.work_side is None:
+            return self.process(image, progress, mask=mask)
+        from engines.masked_fill import fill
+
+        rgb = fill(lambda canvas, hole: self.process(canvas, progress, mask=hole), image[..., :3], mask,
+                   work_side=self.spec.work_side, strips=self.spec.strips)
+        return rgb if image.shape[2] == 3 else np.concatenate([rgb, image[..., 3:]], axis=2)
+
     def _run_with_progress(self, tiles: np.ndarray, masks: np.ndarray | None, progress: Progress | None,
                            done: int, total: int) -> np.ndarray:
         outputs = []
@@ -299,7 +321,7 @@ def _looks_like_weights(model: str) -> bool:
 
 
 def load_model(model: str, *, registry: Registry | None = None, sha256: str | None = None,
-               cache_dir: Path | None = None) -> LoadedModel:
+               cache_dir: Path | None = None, s3_endpoint_url: str | None = None) -> LoadedModel:
     """Resolve `model` (registry id, local path, or s3://bucket/key) to a LoadedModel; see `open_engine`."""
     registry = registry if registry is not None else builtin_registry()
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
@@ -307,25 +329,26 @@ def load_model(model: str, *, registry: Registry | None = None, sha256: str | No
         spec = registry.get(model)
         if sha256 is not None and spec.weights.sha256 is not None and sha256.lower() != spec.weights.sha256:
             raise WeightsError(f"{model}: requested sha256 {sha256} but the registry pins {spec.weights.sha256}")
-        from engines.archs import ARCHS
+        from engines.families import FAMILIES
 
-        if spec.architecture in ARCHS:
+        if any(family.architecture == spec.architecture for family in FAMILIES):
             return load_builtin(spec, cache_dir)
         # A registered community model: spandrel builds it, the registry's spec (tiles, ids) wins.
-        loaded = load_external(spec.weights.file, spec.weights.sha256, cache_dir, model_id=spec.id)
+        loaded = load_external(spec.weights.file, spec.weights.sha256, cache_dir, model_id=spec.id,
+                               s3_endpoint_url=s3_endpoint_url)
         return LoadedModel(spec=spec, module=loaded.module, weights_sha256=loaded.weights_sha256)
     if _looks_like_weights(model):
-        return load_external(model, sha256, cache_dir)
+        return load_external(model, sha256, cache_dir, s3_endpoint_url=s3_endpoint_url)
     raise UnknownEngine(f"{model!r} is neither a registered engine id nor a weights path/S3 URI")
 
 
 def open_engine(model: str, *, backend: str = "auto", device: str | None = None, registry: Registry | None = None,
                 sha256: str | None = None, cache_dir: Path | None = None, precision: str | None = None,
-                max_batch: int = 4) -> Engine:
+                max_batch: int = 4, s3_endpoint_url: str | None = None) -> Engine:
     """Open an engine.
 
     model: a registry id (e.g. "retouch-sr-x4-real"), a local `.pth`/`.safetensors` path, or an
-        `s3://bucket/key` URI (endpoint from RETOUCH_S3_ENDPOINT_URL / AWS_ENDPOINT_URL).
+        `s3://bucket/key` URI, fetched from `s3_endpoint_url` (else boto3's own configuration).
     backend: "auto" (TensorRT if importable and CUDA present > torch CUDA > ONNX Runtime CPU), "torch",
         "onnxruntime" or "tensorrt". `Engine.backend_name` says which one runs.
     device: "cpu", "cuda" or "cuda:N"; default CUDA when available.
@@ -334,6 +357,6 @@ def open_engine(model: str, *, backend: str = "auto", device: str | None = None,
     Raises UnknownEngine, WeightsError, BackendUnavailable (all permanent).
     """
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    loaded = load_model(model, registry=registry, sha256=sha256, cache_dir=cache_dir)
+    loaded = load_model(model, registry=registry, sha256=sha256, cache_dir=cache_dir, s3_endpoint_url=s3_endpoint_url)
     return Engine(loaded, backend=backend, device=device, precision=precision, cache_dir=cache_dir,
                   max_batch=max_batch)

@@ -73,6 +73,10 @@ class ModelSpec:
     architecture: the network class name ("CompactSR", or a spandrel architecture id such as "ESRGAN").
     arch_params: constructor keyword arguments for built-in architectures (read-only mapping).
     square: the model needs square inputs (some transformer models); tiles are then square.
+    work_side: masked engines only: the longest canvas side the model fills at (`Engine.fill` shrinks the
+        canvas to it and composites the upsampled fill); None fills at full resolution, tiled.
+    strips: masked engines only: thin side bands are filled on strips at listing resolution (a framing
+        the model was trained on; see `engines.masked_fill`).
     """
 
     id: str
@@ -91,6 +95,8 @@ class ModelSpec:
     description: str = ""
     license: str = ""
     square: bool = False
+    work_side: int | None = None
+    strips: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "task", Task(self.task))
@@ -118,6 +124,10 @@ class ModelSpec:
         # A tile must keep some pixels after discarding the margin on both sides.
         if self.tile_size <= 2 * self.tile_overlap or self.tile_size < self.min_size:
             errors.append(f"tile_size {self.tile_size} too small for overlap {self.tile_overlap}/min_size")
+        if self.task is not Task.INPAINT and (self.work_side is not None or self.strips):
+            errors.append("work_side and strips are for masked (inpainting) engines")
+        if self.work_side is not None and self.work_side < self.min_size:
+            errors.append(f"work_side {self.work_side} < min_size {self.min_size}")
         if errors:
             raise ValueError(f"invalid ModelSpec {self.id!r}: " + "; ".join(errors))
 

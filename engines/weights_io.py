@@ -2,9 +2,14 @@
 
 - Built-in engines: `engines/weights/<id>.safetensors`, whose metadata names the architecture (`arch`) and
   its constructor arguments (`arch_params`, JSON). The file must hash to the spec's sha256.
-- Operator-supplied `.pth` / `.safetensors` (local path or `s3://bucket/key`): verified against a given
+- Our own format by path (weights an operator trained with `retouch train`): the metadata's `arch` names
+  the family (`engines.families`), whose `spec_for_weights` gives task, scale, size rules and tiling.
+- Anything else, `.pth` / `.safetensors` (local path or `s3://bucket/key`): verified against a given
   sha256, then loaded through spandrel, which detects the architecture from the state dict and unpickles
-  `.pth` with an allow-list unpickler. A ModelSpec is derived from spandrel's metadata.
+  `.pth` with an allow-list unpickler. A ModelSpec is derived from spandrel's descriptor.
+
+`read_safetensors` and `build_network` are the one reader and the one builder of our format (training
+and evaluation use them too).
 """
 
 from __future__ import annotations
@@ -29,6 +34,9 @@ __all__ = [
     "default_cache_dir",
     "load_builtin",
     "load_external",
+    "build_network",
+    "load_network",
+    "read_safetensors",
     "resolve_weights",
     "s3_client",
     "sha256_file",
@@ -42,9 +50,10 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 
 def default_cache_dir() -> Path:
-    """`$RETOUCH_CACHE_DIR`, else `~/.cache/retouch` (ONNX exports, TensorRT engines, downloaded weights)."""
-    env = os.environ.get("RETOUCH_CACHE_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "retouch"
+    """`RETOUCH_CACHE_DIR`, else `~/.cache/retouch` (ONNX exports, TensorRT engines, downloaded weights)."""
+    from engines.settings import engine_settings
+
+    return engine_settings().cache_root
 
 
 def sha256_file(path: Path) -> str:
@@ -67,15 +76,15 @@ def verify_sha256(path: Path, expected: str | None) -> str:
     return actual
 
 
-def s3_client() -> Any:
-    """A boto3 S3 client; endpoint from RETOUCH_S3_ENDPOINT_URL or AWS_ENDPOINT_URL (MinIO, Ceph, moto)."""
+def s3_client(endpoint_url: str | None = None) -> Any:
+    """A boto3 S3 client for `endpoint_url` (MinIO, Ceph, moto; the worker passes RETOUCH_S3_ENDPOINT_URL);
+    without one, boto3's own configuration decides (AWS, or AWS_ENDPOINT_URL)."""
     import boto3
 
-    endpoint = os.environ.get("RETOUCH_S3_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL")
-    return boto3.client("s3", endpoint_url=endpoint or None)
+    return boto3.client("s3", endpoint_url=endpoint_url or None)
 
 
-def _download_s3(uri: str, expected_sha256: str | None, cache_dir: Path) -> Path:
+def _download_s3(uri: str, expected_sha256: str | None, cache_dir: Path, endpoint_url: str | None) -> Path:
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     if not bucket or not key:
         raise WeightsError(f"malformed S3 URI {uri!r}; expected s3://bucket/key")
@@ -88,7 +97,7 @@ def _download_s3(uri: str, expected_sha256: str | None, cache_dir: Path) -> Path
     fd, tmp = tempfile.mkstemp(dir=folder, suffix=".part")
     os.close(fd)
     try:
-        s3_client().download_file(bucket, key, tmp)
+        s3_client(endpoint_url).download_file(bucket, key, tmp)
         verify_sha256(Path(tmp), expected_sha256)
         os.replace(tmp, target)
     except WeightsError:
@@ -100,10 +109,10 @@ def _download_s3(uri: str, expected_sha256: str | None, cache_dir: Path) -> Path
     return target
 
 
-def resolve_weights(ref: WeightsRef, cache_dir: Path | None = None) -> Path:
+def resolve_weights(ref: WeightsRef, cache_dir: Path | None = None, s3_endpoint_url: str | None = None) -> Path:
     """Local path of the weights `ref` names (downloading from S3 into cache_dir/weights), sha256-verified."""
     if ref.is_s3:
-        return _download_s3(ref.file, ref.sha256, cache_dir or default_cache_dir())
+        return _download_s3(ref.file, ref.sha256, cache_dir or default_cache_dir(), s3_endpoint_url)
     path = Path(ref.file)
     if not path.is_absolute():
         path = WEIGHTS_DIR / ref.file
@@ -113,7 +122,8 @@ def resolve_weights(ref: WeightsRef, cache_dir: Path | None = None) -> Path:
     return path
 
 
-def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """A safetensors file's tensors (float32) and its string metadata; WeightsError when unreadable."""
     from safetensors import SafetensorError, safe_open
 
     try:
@@ -125,13 +135,24 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, st
     return state, meta
 
 
-def _build_own_arch(arch: str, params: dict[str, Any], state: dict[str, torch.Tensor], where: str) -> torch.nn.Module:
-    from engines.archs import ARCHS
-
-    if arch not in ARCHS:
-        raise WeightsError(f"{where}: architecture {arch!r} is not one of {sorted(ARCHS)}")
+def arch_params(meta: dict[str, str], where: str) -> dict[str, Any]:
     try:
-        net = ARCHS[arch](**params)
+        return json.loads(meta.get("arch_params", "{}"))
+    except json.JSONDecodeError as exc:
+        raise WeightsError(f"{where}: arch_params metadata is not JSON") from exc
+
+
+def build_network(arch: str, params: dict[str, Any], state: dict[str, torch.Tensor], where: str) -> torch.nn.Module:
+    """One of our families' networks from its metadata and tensors (eval mode, CPU, float32)."""
+    from engines.families import family_for_architecture
+
+    try:
+        net = family_for_architecture(arch).network()(**params)
+    except WeightsError as exc:
+        raise WeightsError(f"{where}: {exc}") from None
+    except TypeError as exc:
+        raise WeightsError(f"{where}: {arch} takes no parameters {params}: {exc}") from exc
+    try:
         net.load_state_dict(state, strict=True)
     except (TypeError, RuntimeError) as exc:  # bad params / missing or misshapen tensors
         raise WeightsError(f"{where}: weights do not fit {arch}({params}): {str(exc).splitlines()[0]}") from exc
@@ -144,19 +165,24 @@ def load_builtin(spec: ModelSpec, cache_dir: Path | None = None) -> LoadedModel:
     if spec.weights.sha256 is None:
         raise WeightsError(f"{spec.id}: weights not shipped yet (no sha256 pinned in its spec)")
     path = resolve_weights(spec.weights, cache_dir)
-    state, meta = _read_safetensors(path)
+    state, meta = read_safetensors(path)
     arch = meta.get("arch", spec.architecture)
-    try:
-        params = json.loads(meta["arch_params"]) if "arch_params" in meta else dict(spec.arch_params)
-    except json.JSONDecodeError as exc:
-        raise WeightsError(f"{path}: arch_params metadata is not JSON") from exc
+    params = arch_params(meta, str(path)) if "arch_params" in meta else dict(spec.arch_params)
     if arch != spec.architecture or params != dict(spec.arch_params):
         raise WeightsError(
             f"{path}: metadata says {arch}({params}) but spec {spec.id} expects "
             f"{spec.architecture}({dict(spec.arch_params)})"
         )
-    net = _build_own_arch(arch, params, state, str(path))
+    net = build_network(arch, params, state, str(path))
     return LoadedModel(spec=spec, module=CallAdapter(net), weights_sha256=spec.weights.sha256)
+
+
+def load_network(path: Path) -> tuple[torch.nn.Module, dict[str, str]]:
+    """The network a file of our format holds, and its metadata (training, evaluation, cards)."""
+    state, meta = read_safetensors(path)
+    if "arch" not in meta:
+        raise WeightsError(f"{path}: no 'arch' in its metadata; not a retouch weights file")
+    return build_network(meta["arch"], arch_params(meta, str(path)), state, str(path)), meta
 
 
 # Tile budget and overlap (input pixels) per spandrel architecture id. Convnets get big tiles; attention
@@ -177,6 +203,7 @@ _TILE_HINTS: dict[str, tuple[int, int]] = {
     "LaMa": (1024, 128),
 }
 _DEFAULT_TILE_HINT = (256, 32)
+_INPAINT_WORK_SIDE = 512
 
 
 def spec_from_descriptor(descriptor: Any, model_id: str, weights: WeightsRef) -> ModelSpec:
@@ -224,11 +251,13 @@ def spec_from_descriptor(descriptor: Any, model_id: str, weights: WeightsRef) ->
         description=f"operator-supplied {arch_id} ({', '.join(descriptor.tags) or 'no tags'}) via spandrel",
         license="unknown (operator-supplied)",
         square=bool(req.square),
+        # Inpainters trained on 256-512 px crops (LaMa, MI-GAN) fill best there, the whole hole in view.
+        work_side=_INPAINT_WORK_SIDE if task is Task.INPAINT else None,
     )
 
 
 def load_external(source: str, sha256: str | None = None, cache_dir: Path | None = None,
-                  model_id: str | None = None) -> LoadedModel:
+                  model_id: str | None = None, s3_endpoint_url: str | None = None) -> LoadedModel:
     """Load operator-supplied weights from a local path or `s3://bucket/key`.
 
     A `.safetensors` whose metadata names one of our own architectures is built directly; anything else
@@ -238,13 +267,13 @@ def load_external(source: str, sha256: str | None = None, cache_dir: Path | None
     import spandrel
 
     local = source if source.startswith("s3://") else str(Path(source).expanduser().resolve())
-    path = resolve_weights(WeightsRef(file=local, sha256=sha256), cache_dir)
+    path = resolve_weights(WeightsRef(file=local, sha256=sha256), cache_dir, s3_endpoint_url)
     actual_sha = sha256_file(path)
     model_id = model_id or f"external:{Path(source).stem}"
     ref = WeightsRef(file=source, sha256=sha256 or actual_sha)
     if path.suffix.lower() == ".safetensors":
-        state, meta = _read_safetensors(path)
-        if "arch" in meta and "arch_params" in meta:
+        state, meta = read_safetensors(path)
+        if "arch" in meta:
             return _load_own_format(model_id, ref, path, state, meta, actual_sha)
     if path.suffix.lower() not in (".pth", ".pt", ".ckpt", ".safetensors"):
         raise WeightsError(f"{source}: unsupported weights extension {path.suffix!r}")
@@ -267,21 +296,10 @@ def load_external(source: str, sha256: str | None = None, cache_dir: Path | None
 
 def _load_own_format(model_id: str, ref: WeightsRef, path: Path, state: dict[str, torch.Tensor],
                      meta: dict[str, str], sha: str) -> LoadedModel:
-    arch = meta["arch"]
-    try:
-        params = json.loads(meta["arch_params"])
-    except json.JSONDecodeError as exc:
-        raise WeightsError(f"{path}: arch_params metadata is not JSON") from exc
-    net = _build_own_arch(arch, params, state, str(path))
-    scale = int(params.get("scale", 1))
-    multiple = int(getattr(net, "size_multiple", 1))
-    rf = int(getattr(net, "receptive_field", 32))
-    overlap = -(-rf // multiple) * multiple
-    spec = ModelSpec(
-        id=model_id, task=Task.SUPER_RESOLUTION if scale > 1 else Task.DENOISE, scale=scale,
-        in_channels=int(params.get("in_channels", 3)), out_channels=int(params.get("in_channels", 3)),
-        size_multiple=multiple, min_size=multiple, precisions=("fp32", "fp16", "bf16"),
-        tile_size=max(256, -(-(3 * overlap + 16) // multiple) * multiple), tile_overlap=overlap, weights=ref,
-        architecture=arch, arch_params=params, description=f"operator-supplied {arch}", license="unknown",
-    )
+    """Our format by path: the family named by the metadata says what the network is and how it runs."""
+    from engines.families import family_for_architecture
+
+    params = arch_params(meta, str(path))
+    net = build_network(meta["arch"], params, state, str(path))
+    spec = family_for_architecture(meta["arch"]).spec_for_weights(model_id, ref, params)
     return LoadedModel(spec=spec, module=CallAdapter(net), weights_sha256=sha)

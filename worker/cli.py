@@ -168,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     from engines.training.commands import register as register_training_commands
 
     parser = argparse.ArgumentParser(prog="retouch", description=__doc__)
-    parser.add_argument("--log-level", default=os.environ.get("RETOUCH_LOG_LEVEL", "INFO"))
+    parser.add_argument("--log-level", default=None, help="default RETOUCH_LOG_LEVEL, else INFO")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="run the whole loop locally: S3+SQS server, broker, ingester, worker")
@@ -186,7 +186,14 @@ def build_parser() -> argparse.ArgumentParser:
     worker.set_defaults(func=cmd_worker)
 
     ingest = sub.add_parser("ingest", help="turn bucket notifications into tasks")
-    ingest_metrics_port = int(os.environ.get("RETOUCH_METRICS_PORT") or 9109)
+    from worker.settings import MetricsSettings
+
+    # The ingester's /metrics: RETOUCH_METRICS_PORT when set (its validation is load_settings' job), else 9109.
+    try:
+        metrics = MetricsSettings()
+        ingest_metrics_port = metrics.metrics_port if "metrics_port" in metrics.model_fields_set else 9109
+    except ValueError:
+        ingest_metrics_port = 9109
     metrics_help = "port of the ingester's /metrics (default RETOUCH_METRICS_PORT, else 9109)"
     ingest_sub = ingest.add_subparsers(dest="source", required=True)
     sqs = ingest_sub.add_parser("sqs", help="long-poll an SQS queue of S3 notifications")
@@ -238,15 +245,23 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.log_level is None:
+        from worker.settings import MetricsSettings
+
+        try:
+            args.log_level = MetricsSettings().log_level
+        except ValueError:  # reported with every other bad variable by load_settings
+            args.log_level = "INFO"
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for chatty in ("onnxscript", "onnx_ir", "torch.onnx", "botocore", "urllib3", "werkzeug"):
         # Their INFO lines (graph passes, HTTP requests) drown the worker's own; warnings still show.
         logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
+    from engines.training.extras import MissingTrainingDependency
     from worker.settings import SettingsError
 
     try:
         return int(args.func(args) or 0)
-    except SettingsError as error:
+    except (SettingsError, MissingTrainingDependency) as error:
         print(f"retouch: {error}", file=sys.stderr)
         return 2
 

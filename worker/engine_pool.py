@@ -18,7 +18,8 @@ class EnginePool:
     initialised only in the process that uses it.
     """
 
-    def __init__(self, on_load: LoadObserver | None = None) -> None:
+    def __init__(self, on_load: LoadObserver | None = None, s3_endpoint_url: str | None = None) -> None:
+        self._s3_endpoint_url = s3_endpoint_url  # operator weights given as s3:// come from the same storage
         self._engines: dict[tuple[str, str], EngineLike] = {}
         self._lock = threading.Lock()
         self._on_load = on_load
@@ -31,7 +32,7 @@ class EnginePool:
                 from engines.session import open_engine
 
                 started = time.perf_counter()
-                engine = open_engine(model, backend=backend)
+                engine = open_engine(model, backend=backend, s3_endpoint_url=self._s3_endpoint_url)
                 if self._on_load is not None:
                     self._on_load(engine, time.perf_counter() - started)
                 self._engines[key] = engine

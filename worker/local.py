@@ -28,7 +28,7 @@ def enhance_files(args: argparse.Namespace) -> int:
         return 2
     mask_data = args.mask.read_bytes() if args.mask is not None else None
     args.output.mkdir(parents=True, exist_ok=True)
-    engines = EnginePool()
+    engines = EnginePool(s3_endpoint_url=settings.storage.s3_endpoint_url)
     failures: list[tuple[Path, str]] = []
     bar = tqdm(total=len(args.inputs), unit="image", file=sys.stderr, dynamic_ncols=True)
 

@@ -38,7 +38,6 @@ class Metrics:
     event_lag_seconds: Histogram
     queue_wait_seconds: Histogram
     tiles_per_image: Histogram
-    batch_size: Histogram
     engine_cache: Counter
     backend_info: Gauge
     events: Counter
@@ -76,7 +75,6 @@ def get_metrics() -> Metrics:
                                      "From a task being enqueued to a worker starting it.", buckets=LAG_BUCKETS),
         tiles_per_image=Histogram("retouch_tiles_per_image", "Tiles one engine split one image into.",
                                   ["engine"], buckets=COUNT_BUCKETS),
-        batch_size=Histogram("retouch_batch_size", "Tiles per engine call.", ["engine"], buckets=COUNT_BUCKETS),
         engine_cache=Counter("retouch_engine_cache", "Engine build cache look-ups (ONNX export, TensorRT plan).",
                              ["cache", "result"]),
         backend_info=Gauge("retouch_backend_info", "1 for each engine loaded, with its backend and device.",

@@ -1,7 +1,7 @@
 """One uploaded object version through the pipeline, with its metrics and failure record.
 
-This is the hook layer between the pipeline and Prometheus: steps stay free of metrics code, and the
-Celery task only maps the outcome to ack / retry / dead-letter.
+This is the hook layer between the pipeline and Prometheus: steps stay free of metrics code; the Celery
+task maps the outcome to ack / retry / dead-letter and is the one place that counts outcomes.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from worker import PIPELINE_VERSION
 from worker.engine_pool import EnginePool
 from worker.errors import RetouchError
 from worker.events import ObjectCreated
-from worker.metrics import SKIPPED, SUCCEEDED, Metrics, get_metrics
+from worker.metrics import Metrics, get_metrics
 from worker.pipeline import Job, Request, object_steps, run_steps
 from worker.pipeline.enhance import EngineLike
 from worker.pipeline.objects import META_PIPELINE, META_SOURCE_ETAG, OutputLocation, write_once, written_for
@@ -57,7 +57,7 @@ def worker_context() -> WorkerContext:
     return WorkerContext(
         settings=settings,
         store=S3ObjectStore.from_settings(settings.storage),
-        engines=EnginePool(on_load=observe_engine_load(metrics)),
+        engines=EnginePool(on_load=observe_engine_load(metrics), s3_endpoint_url=settings.storage.s3_endpoint_url),
         metrics=metrics,
     )
 
@@ -66,7 +66,7 @@ def process_upload(record: ObjectCreated, ctx: WorkerContext, *, enqueued_at: fl
                    request: Request | None = None, replay: bool = False) -> Job:
     """Run the object pipeline; returns the finished Job (job.done set when skipped as a duplicate).
 
-    Raises RetouchError subclasses for the task to map; successful and skipped runs are counted here.
+    Raises RetouchError subclasses for the task to map (which counts every outcome, `worker.tasks`).
     A replayed upload that now succeeds loses its failure record: at rest an upload has either an output
     with its manifest or a failure record.
     """
@@ -85,7 +85,6 @@ def process_upload(record: ObjectCreated, ctx: WorkerContext, *, enqueued_at: fl
         metrics.tasks_in_progress.dec()
         metrics.task_seconds.observe(time.perf_counter() - started)
     if "skipped" in job.outputs:
-        metrics.tasks.labels(outcome=SKIPPED, reason="duplicate").inc()
         log.info("skipped %s/%s: %s", record.bucket, record.key, job.outputs["skipped"])
         return job
     for run in job.engine_runs:
@@ -100,7 +99,6 @@ def process_upload(record: ObjectCreated, ctx: WorkerContext, *, enqueued_at: fl
     if replay:
         where = OutputLocation(record, settings.storage)
         ctx.store.delete(where.bucket, where.failure_key)
-    metrics.tasks.labels(outcome=SUCCEEDED, reason="none").inc()
     log.info("enhanced %s/%s -> %s/%s", record.bucket, record.key, job.outputs["bucket"], job.outputs["key"])
     return job
 

@@ -7,18 +7,12 @@ invalid variable at once, so an operator fixes a deployment in one go rather tha
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-
-def default_cache_dir() -> Path:
-    """Where engine exports, the embedded broker and other re-creatable state live."""
-    import os
-
-    return Path(os.environ.get("RETOUCH_CACHE_DIR", Path.home() / ".cache" / "retouch"))
+from engines.settings import EngineSettings
 
 
 class _Area(BaseSettings):
@@ -56,7 +50,9 @@ class BrokerSettings(_Area):
     def resolved_broker_url(self) -> str:
         if self.broker_url:
             return self.broker_url
-        path = default_cache_dir() / "broker.sqlite"
+        from engines.settings import engine_settings
+
+        path = engine_settings().cache_root / "broker.sqlite"
         path.parent.mkdir(parents=True, exist_ok=True)
         return f"sqla+sqlite:///{path}"
 
@@ -136,10 +132,11 @@ class PolicySettings(_Area):
 
 
 class MetricsSettings(_Area):
-    """Prometheus exposition."""
+    """Prometheus exposition and logs."""
 
     metrics_port: int = Field(default=9108, ge=0, le=65535, description="Port of /metrics; 0 disables it.")
     metrics_addr: str = Field(default="0.0.0.0", description="Address /metrics listens on.")
+    log_level: str = Field(default="INFO", description="Log level of every retouch process (--log-level wins).")
 
 
 class IngestSettings(_Area):
@@ -178,6 +175,7 @@ class Settings:
     metrics: MetricsSettings
     ingest: IngestSettings
     buckets: BucketPolicySettings
+    engines: EngineSettings
 
     def policy_for(self, bucket: str) -> PolicySettings:
         """The policy with this bucket's overrides applied (validated at start-up)."""
@@ -195,6 +193,7 @@ AREAS = {
     "metrics": MetricsSettings,
     "ingest": IngestSettings,
     "buckets": BucketPolicySettings,
+    "engines": EngineSettings,
 }
 
 

@@ -20,7 +20,7 @@ from worker import PIPELINE_VERSION
 from worker.app import DEAD_LETTER_TASK, ENHANCE_TASK
 from worker.errors import InvalidRequest, RetouchError, WorkerLost
 from worker.events import ObjectCreated
-from worker.metrics import FAILED, RETRIED
+from worker.metrics import FAILED, RETRIED, SKIPPED, SUCCEEDED
 from worker.pipeline.job import Request
 from worker.settings import Settings
 
@@ -73,7 +73,9 @@ def register_tasks(app: Celery, settings: Settings) -> None:
             except TypeError as error:  # a message from a newer or foreign producer
                 raise InvalidRequest(f"unknown request fields: {error}") from error
             job = process_upload(record, ctx, enqueued_at=enqueued_at, request=wanted, replay=replay)
-            outcome = "skipped" if "skipped" in job.outputs else "succeeded"
+            skipped = "skipped" in job.outputs
+            outcome = SKIPPED if skipped else SUCCEEDED
+            ctx.metrics.tasks.labels(outcome=outcome, reason="duplicate" if skipped else "none").inc()
             if redelivered:
                 ledger.clear(record, task_id)
             return outcome

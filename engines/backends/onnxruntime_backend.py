@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ from engines.backends.base import Backend
 from engines.backends.onnx_export import INPUT_NAME, MASK_NAME, OUTPUT_NAME, export_onnx, onnx_cache_path
 from engines.errors import BackendUnavailable, DeviceOutOfMemory
 from engines.loaded import LoadedModel
+from engines.settings import engine_settings
 
 __all__ = ["OnnxRuntimeBackend"]
 
@@ -47,7 +47,7 @@ class OnnxRuntimeBackend(Backend):
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # Default intra-op threads = all cores; RETOUCH_ORT_THREADS lets a worker with several processes
         # per machine avoid oversubscription.
-        threads = int(os.environ.get("RETOUCH_ORT_THREADS", "0"))
+        threads = engine_settings().ort_threads
         if threads > 0:
             options.intra_op_num_threads = threads
         self._session = ort.InferenceSession(str(path), sess_options=options, providers=self._providers)

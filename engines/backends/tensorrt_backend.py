@@ -24,6 +24,7 @@ from engines.backends.base import Backend
 from engines.backends.onnx_export import INPUT_NAME, MASK_NAME, OUTPUT_NAME, export_key, export_onnx
 from engines.errors import BackendUnavailable, DeviceOutOfMemory
 from engines.loaded import LoadedModel
+from engines.settings import engine_settings
 from engines.spec import ModelSpec
 from engines.tiling import DEFAULT_BORDER
 
@@ -39,7 +40,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 # Where serialized engines are shared between machines, e.g. s3://models-cache/retouch/trt (optional).
-S3_CACHE_ENV = "RETOUCH_TRT_CACHE_S3"
+S3_CACHE_ENV = "RETOUCH_TRT_CACHE_S3"  # declared in engines.settings (trt_cache_s3); named here for messages
 _WORKSPACE_BYTES = 4 << 30
 
 
@@ -190,7 +191,7 @@ class TensorRTBackend(Backend):
         if local.exists():
             self.cache_lookups["tensorrt"] = "hit"
             return local.read_bytes()
-        s3_uri = os.environ.get(S3_CACHE_ENV)
+        s3_uri = engine_settings().trt_cache_s3
         if s3_uri and _s3_download(s3_uri, name, local):
             self.cache_lookups["tensorrt"] = "hit"
             return local.read_bytes()

@@ -5,7 +5,6 @@ and update the sha256 literal in the registry's spec module.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import time
 from pathlib import Path
@@ -13,10 +12,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from engines.pins import pin
 from engines.training.evaluate import Row, eval_denoise, eval_real, eval_sr, format_table
 from engines.training.model_io import load_model, read_metadata, sha256_file
 
-SPEC_FILES = {"CompactSR": "retouch_sr.py", "CompactDenoiser": "retouch_denoise.py"}
 LOSS_NAMES = {"l1": "L1", "charbonnier": "Charbonnier", "l2": "squared error (L2)"}
 DEGRADATION_TEXT = {
     "bicubic": "MATLAB-compatible bicubic downscaling (antialiased, uint8 rounding after each axis, as the "
@@ -42,27 +41,6 @@ def cpu_speed(model: nn.Module, scale: int, size: int = 256, threads: int = 2, r
             model(x)
             best = min(best, time.perf_counter() - t0)
     return (size * scale) ** 2 / 1e6 / best
-
-
-def update_spec(spec_dir: Path, arch: str, model_id: str, sha: str, arch_params: dict) -> bool:
-    """Replace the `sha256="..."` literal (and arch_params) of `model_id` in the registry's spec module.
-
-    The spec files belong to the registry; this only rewrites the literal that follows the model id.
-    Returns False (changing nothing) when the file or the model id is not there yet.
-    """
-    path = spec_dir / SPEC_FILES[arch]
-    if not path.exists():
-        return False
-    text = path.read_text()
-    start = text.find(f'"{model_id}"')
-    if start < 0:
-        return False
-    m = re.compile(r'sha256\s*=\s*(None|"[0-9a-fA-F]*")').search(text, start)
-    if m is None:
-        return False
-    text = text[: m.start()] + f'sha256="{sha}"' + text[m.end():]
-    path.write_text(text)
-    return True
 
 
 def measure(model_id: str, weights_dir: Path, data_dir: Path, limit: int | None = None,
@@ -121,7 +99,9 @@ def write_card(weights_dir: Path, model_id: str, rows: list[Row], notes: str = "
     speed1 = cpu_speed(model, scale, threads=1)
     speed2 = cpu_speed(model, scale, threads=2)
     rf = getattr(model, "receptive_field", None)
-    arch_file = "engines/archs/" + ("compact_sr.py" if meta["arch"] == "CompactSR" else "compact_denoiser.py")
+    from engines.families import family_for_architecture
+
+    arch_file = f"engines/families/{family_for_architecture(meta['arch']).name}/network.py"
     table = format_table(rows) if rows else "(not measured: evaluation data absent)"
     natural = natural_photos_text(int(meta.get("natural_crops", "0")))
     text = f"""# {model_id}
@@ -175,10 +155,10 @@ Reproduce (from the repository root, with RETOUCH_EVAL_DATA set to the data fold
 
 
 def ship(trained: Path, weights_dir: Path, data_dir: Path | None = None, data: Path | None = None,
-         holdout: int = 25, limit: int | None = None, spec_dir: Path | None = None, notes: str = "",
+         holdout: int = 25, limit: int | None = None, notes: str = "",
          other_sigmas: tuple[int, ...] = (15, 25, 50)) -> str:
     """Copy `trained` (a .safetensors) to `weights_dir/<model_id>.safetensors`, measure it, write the card,
-    update the spec's sha256; returns the sha256."""
+    pin its sha256 in `weights_dir/sha256.json`; returns the sha256."""
     meta = read_metadata(trained)
     model_id = meta["model_id"]
     weights_dir.mkdir(parents=True, exist_ok=True)
@@ -190,7 +170,6 @@ def ship(trained: Path, weights_dir: Path, data_dir: Path | None = None, data: P
     if data_dir is not None and Path(data_dir).exists():
         rows = measure(model_id, weights_dir, Path(data_dir), limit, other_sigmas)
     write_card(weights_dir, model_id, rows, notes)
-    spec_dir = spec_dir or Path(__file__).resolve().parents[1] / "models"
-    updated = update_spec(spec_dir, meta["arch"], model_id, sha, json.loads(meta["arch_params"]))
-    print(f"shipped {dest} sha256={sha} (spec {'updated' if updated else 'not found: tell the registry'})")
+    pin(model_id, sha, weights_dir / "sha256.json")
+    print(f"shipped {dest} sha256={sha} (pinned in {weights_dir / 'sha256.json'})")
     return sha

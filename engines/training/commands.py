@@ -6,7 +6,6 @@ Heavy imports (torch, data loading) happen inside the handlers, so building the 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -17,8 +16,9 @@ def _data_dir(args: argparse.Namespace) -> Path | None:
     """--data-dir, else RETOUCH_EVAL_DATA, else None: the benchmark and training sets are never bundled."""
     if args.data_dir is not None:
         return args.data_dir
-    env = os.environ.get("RETOUCH_EVAL_DATA")
-    return Path(env) if env else None
+    from engines.settings import engine_settings
+
+    return engine_settings().eval_data
 
 
 def _no_data(command: str) -> int:

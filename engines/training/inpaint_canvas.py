@@ -1,7 +1,7 @@
 """Whole-canvas training samples for the inpainter: the photo as the engine sees it, not a crop of it.
 
 The engine fills at a working resolution (the canvas shrunk so its longest side is `side`, see
-`engines/inpaint_fill.py`), and `retouch eval inpaint` puts a 5-20 % box on the whole canvas or outpaints
+`engines/masked_fill.py`), and `retouch eval inpaint` puts a 5-20 % box on the whole canvas or outpaints
 side bands of a whole (square or 4:5) canvas. Crops of a canvas (`inpaint_train.build_scene_cache`) hide
 what decides those fills: where the product sits on the canvas and how its silhouette continues towards
 the border. So this sampler trains on exactly those two framings of every training photo:

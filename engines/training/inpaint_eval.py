@@ -39,8 +39,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engines.inpaint_fill import DEFAULT_FEATHER, DEFAULT_WORK_SIDE, fill, resize
+from engines.families.compact_inpainter import INPAINT
+from engines.masked_fill import DEFAULT_FEATHER, fill, resize
 from engines.training.data import list_images, load_rgb, split_holdout
+from engines.training.extras import opencv
 from engines.training.masks import band_mask, box_mask
 from engines.training.quality import ssim
 
@@ -101,9 +103,7 @@ def model_method(model: torch.nn.Module, work_side: int, feather: int, strips: b
 
 
 def cv2_method(flag_name: str, radius: int = 5) -> Method:
-    import cv2
-
-    cv2.setNumThreads(1)  # its thread pool only adds contention on the small CPUs this runs on
+    cv2 = opencv()
     flag = getattr(cv2, flag_name)
 
     def run(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -143,8 +143,7 @@ def psnr_from_mse(mse: float) -> float:
 def region_ssim(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray, grow: int = BBOX_GROW) -> float:
     """SSIM over the mask: per connected hole, the SSIM of its bounding box grown by `grow` px (at least
     11 px a side for the window), averaged weighted by hole area."""
-    import cv2
-
+    cv2 = opencv()
     n, _, stats, _ = cv2.connectedComponentsWithStats((mask > 0.5).astype(np.uint8), connectivity=8)
     h, w = mask.shape
     total, acc = 0.0, 0.0
@@ -327,7 +326,7 @@ def eval_inpaint_from_args(args: argparse.Namespace) -> int:
         model, _ = load_generator(weights)
     else:
         print(f"warning: {weights} not found; baselines only", file=sys.stderr)
-    work_side = getattr(args, "work_side", None) or DEFAULT_WORK_SIDE
+    work_side = getattr(args, "work_side", None) or INPAINT.work_side
     methods = build_methods(model, work_side, DEFAULT_FEATHER)
     log = None if getattr(args, "json", False) else (lambda s: print(s, file=sys.stderr))
     side = getattr(args, "canvas", None) or CANVAS

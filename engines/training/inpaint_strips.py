@@ -2,7 +2,7 @@
 
 A 3:4 photo outpainted to 4:5 gets two bands of ~3 % of the width: ~25 px on a 1,024 px canvas, ~5 px at
 the 192 px working side of the whole-canvas fill, too thin for anything but a blur there. So the engine
-fills thin side bands on strips of the canvas at `STRIP_SCALE` (`engines.inpaint_fill`, strip path), and
+fills thin side bands on strips of the canvas at `STRIP_SCALE` (`engines.masked_fill`, strip path), and
 these samples teach it that framing: the outermost `STRIP_WIDTH` columns of every training photo framed at
 `STRIP_SCALE` px tall, the photo's own border on the outside (left strips mirrored, so the border is
 always on the right in the cache), `STRIP_ROWS` rows drawn at random per sample, and a band of
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engines.inpaint_fill import STRIP_MAX_BAND, STRIP_SCALE, STRIP_WIDTH
+from engines.masked_fill import STRIP_MAX_BAND, STRIP_SCALE, STRIP_WIDTH
 from engines.training.data import cache_path, training_files
 from engines.training.inpaint_canvas import frame
 from engines.training.masks import band_mask

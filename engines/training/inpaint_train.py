@@ -37,8 +37,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from engines.archs.compact_inpainter import CompactInpainter
-from engines.archs.patch_discriminator import PatchDiscriminator
+from engines.families.compact_inpainter.network import CompactInpainter
 from engines.training.data import (
     cache_path,
     list_images,
@@ -51,8 +50,10 @@ from engines.training.data import (
 from engines.training.inpaint_canvas import build_canvas_cache, canvas_validation_set, sample_canvas_batch
 from engines.training.inpaint_strips import build_strip_cache, sample_strip_batch
 from engines.training.masks import box_mask, outpaint_mask, random_mask
-from engines.training.model_io import sha256_file
+from engines.training.model_io import save_weights
+from engines.training.patch_discriminator import PatchDiscriminator
 from engines.training.train import lr_at
+from engines.weights_io import load_network
 
 MODEL_ID = "retouch-inpaint"
 ARCH = "CompactInpainter"
@@ -340,26 +341,15 @@ def train(recipe: InpaintRecipe, data: Path, out_dir: Path, seed: int = 0, holdo
 
 def save_generator(g: nn.Module, path: Path, metadata: dict[str, str]) -> str:
     """Write the generator as safetensors (fp32) with string metadata; returns the file's sha256."""
-    from safetensors.torch import save_file
-
-    state = {k: v.detach().float().contiguous().cpu() for k, v in g.state_dict().items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(state, str(path), metadata=metadata)
-    return sha256_file(path)
+    return save_weights(g, path, metadata)
 
 
 def load_generator(path: Path) -> tuple[CompactInpainter, dict[str, str]]:
     """Rebuild CompactInpainter from a safetensors file written by `save_generator` (eval mode, CPU)."""
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        meta = dict(f.metadata() or {})
-        state = {k: f.get_tensor(k).float() for k in f.keys()}  # noqa: SIM118 - not a mapping
+    model, meta = load_network(path)
     if meta.get("arch") != ARCH:
         raise ValueError(f"{path}: metadata arch {meta.get('arch')!r} is not {ARCH}")
-    model = CompactInpainter(**json.loads(meta.get("arch_params", "{}")))
-    model.load_state_dict(state)
-    return model.eval(), meta
+    return model, meta
 
 
 def recipe_from_args(args: argparse.Namespace) -> InpaintRecipe:
@@ -431,5 +421,5 @@ def train_inpaint_from_args(args: argparse.Namespace) -> int:
     if ship is not None:
         Path(ship).mkdir(parents=True, exist_ok=True)
         shutil.copyfile(out, Path(ship) / out.name)
-        print(f"copied to {Path(ship) / out.name}; update the sha256 literal in engines/models/retouch_inpaint.py")
+        print(f"copied to {Path(ship) / out.name}; pin its sha256 in engines/weights/sha256.json (engines.pins.pin)")
     return 0

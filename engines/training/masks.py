@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
+
+from engines.training.extras import opencv
 
 __all__ = ["BOX_AREA", "band_mask", "box_mask", "outpaint_mask", "random_mask", "stroke_mask"]
 
@@ -55,7 +56,7 @@ def stroke_mask(h: int, w: int, rng: np.random.Generator, max_area: float = 0.35
             length = rng.uniform(0.05, 0.3) * side
             ny = float(np.clip(y + length * math.sin(angle), 0, h - 1))
             nx = float(np.clip(x + length * math.cos(angle), 0, w - 1))
-            cv2.line(layer, (round(x), round(y)), (round(nx), round(ny)), 1, width)
+            opencv().line(layer, (round(x), round(y)), (round(nx), round(ny)), 1, width)
             y, x = ny, nx
         merged = np.maximum(mask, layer)
         if i > 0 and merged.mean() > max_area:

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engines.archs import ARCHS
+from engines.families import architectures
 from engines.training import degrade
 from engines.training.data import (
     CacheSpec,
@@ -67,7 +67,7 @@ def lr_at(step: int, total: int, peak: float, warmup: int = 50, floor: float = 0
 
 
 def build_model(recipe: Recipe) -> nn.Module:
-    return ARCHS[recipe.arch](**recipe.arch_params)
+    return architectures()[recipe.arch](**recipe.arch_params)
 
 
 def init_from(model: nn.Module, path: Path, log=print) -> None:

@@ -119,9 +119,6 @@ ROWS: list[tuple[str, list[dict]]] = [
         ts("Tiles per image (mean)",
            [q(f"sum by (engine) (rate(retouch_tiles_per_image_sum[{R}])) "
               f"/ sum by (engine) (rate(retouch_tiles_per_image_count[{R}]))", "{{engine}}")]),
-        ts("Batch size (mean)",
-           [q(f"sum by (engine) (rate(retouch_batch_size_sum[{R}])) "
-              f"/ sum by (engine) (rate(retouch_batch_size_count[{R}]))", "{{engine}}")]),
         ts("Engine cache hit ratio",
            [q(f'sum by (cache) (rate(retouch_engine_cache_total{{result="hit"}}[{R}])) '
               f"/ sum by (cache) (rate(retouch_engine_cache_total[{R}]))", "{{cache}}")], unit="percentunit"),

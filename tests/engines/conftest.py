@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from engines.archs import CompactDenoiser, CompactSR
+from engines.families.compact_denoiser import DENOISE
+from engines.families.compact_denoiser.network import CompactDenoiser
+from engines.families.compact_sr import SR_X2_REAL, SR_X4_REAL
+from engines.families.compact_sr.network import CompactSR
 from engines.loaded import CallAdapter, LoadedModel, state_dict_sha256
-from engines.models.retouch_denoise import DENOISE
-from engines.models.retouch_sr import SR_X2_REAL, SR_X4_REAL
 from engines.spec import ModelSpec
 
 

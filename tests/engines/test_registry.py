@@ -6,7 +6,6 @@ from dataclasses import replace
 
 import pytest
 
-from engines.archs import ARCHS
 from engines.errors import (
     BackendUnavailable,
     DeviceOutOfMemory,
@@ -15,8 +14,9 @@ from engines.errors import (
     UnknownEngine,
     WeightsError,
 )
-from engines.models.retouch_denoise import DENOISE
-from engines.models.retouch_sr import SR_X4_REAL
+from engines.families import architectures
+from engines.families.compact_denoiser import DENOISE
+from engines.families.compact_sr import SR_X4_REAL
 from engines.registry import Registry, builtin_registry
 from engines.spec import ModelSpec, Task, WeightsRef
 
@@ -78,7 +78,7 @@ def test_default_must_match_task_and_scale() -> None:
 
 def test_builtin_specs_build_their_architectures_and_respect_receptive_fields() -> None:
     for spec in builtin_registry():
-        net = ARCHS[spec.architecture](**spec.arch_params)
+        net = architectures()[spec.architecture](**spec.arch_params)
         assert spec.tile_overlap >= net.receptive_field, spec.id
         assert spec.tile_overlap % spec.size_multiple == 0
         assert spec.size_multiple == getattr(net, "size_multiple", 1)

@@ -16,8 +16,8 @@ from engines.backends.tensorrt_backend import (
     profile_for,
     tensorrt_available,
 )
-from engines.models.retouch_denoise import DENOISE
-from engines.models.retouch_sr import SR_X4_REAL
+from engines.families.compact_denoiser import DENOISE
+from engines.families.compact_sr import SR_X4_REAL
 from engines.tiling import plan_tiles
 
 KEY_ARGS = {

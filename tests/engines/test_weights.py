@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import save_file
 
 from engines.errors import UnknownEngine, WeightsError
-from engines.models.retouch_sr import SR_X2_REAL
+from engines.families.compact_sr import SR_X2_REAL
 from engines.registry import Registry
 from engines.session import load_model, open_engine
 from engines.spec import Task

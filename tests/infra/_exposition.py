@@ -37,7 +37,6 @@ def exercise(metrics: Metrics, scale: float = 1.0) -> None:
     metrics.event_lag_seconds.observe(3.1 * scale)
     metrics.queue_wait_seconds.observe(0.2 * scale)
     metrics.tiles_per_image.labels(engine="compact_sr_x4").observe(4)
-    metrics.batch_size.labels(engine="compact_sr_x4").observe(2)
     metrics.engine_cache.labels(cache="onnx", result="miss").inc()
     metrics.engine_cache.labels(cache="onnx", result="hit").inc()
     metrics.backend_info.labels(engine="compact_sr_x4", backend="torch", device="cpu").set(1)

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from engines.archs.compact_inpainter import SIZE_MULTIPLE, CompactInpainter
-from engines.archs.patch_discriminator import PatchDiscriminator
-from engines.inpaint_fill import boundary_continuation, fill
+from engines.families.compact_inpainter.network import SIZE_MULTIPLE, CompactInpainter
+from engines.masked_fill import boundary_continuation, fill
 from engines.training.inpaint_eval import torch_process
+from engines.training.patch_discriminator import PatchDiscriminator
 
 # Parity bound between torch and ONNX Runtime (CPU, fp32) for the generator; measured ~1e-6.
 ONNX_ATOL = 1e-4
@@ -122,7 +122,7 @@ def test_what_the_hole_held_never_reaches_the_working_canvas() -> None:
 
 
 def test_push_pull_keeps_known_pixels_and_fills_smoothly() -> None:
-    from engines.archs.compact_inpainter import push_pull
+    from engines.push_pull import push_pull
 
     x = torch.rand(2, 3, 64, 80)
     known = torch.ones(2, 1, 64, 80)
@@ -168,8 +168,8 @@ def _own_export(net: torch.nn.Module, path) -> None:
 def test_onnx_parity(tmp_path) -> None:
     ort = pytest.importorskip("onnxruntime")
     from engines.backends.onnx_export import INPUT_NAME, MASK_NAME, OUTPUT_NAME, export_onnx
+    from engines.families.compact_inpainter import INPAINT
     from engines.loaded import CallAdapter, LoadedModel, state_dict_sha256
-    from engines.models.retouch_inpaint import INPAINT
 
     net = _net(3)
     spec = INPAINT.__class__(**{**INPAINT.__dict__, "arch_params": {"features": 8, "bottleneck": 16, "blocks": 2}})

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from engines.archs.compact_inpainter import CompactInpainter
-from engines.inpaint_fill import fill
-from engines.models.retouch_inpaint import INPAINT
+from engines.families.compact_inpainter import INPAINT
+from engines.families.compact_inpainter.network import CompactInpainter
+from engines.masked_fill import fill
 from engines.registry import Registry
 from engines.spec import Task, WeightsRef
 from engines.training.inpaint_train import save_generator
@@ -30,11 +30,7 @@ def test_spec_matches_contract() -> None:
 
 
 @pytest.fixture
-def registry(tmp_path, monkeypatch) -> Registry:
-    import engines.archs as archs
-
-    # Until the lead adds it to engines.archs.ARCHS, register the class for this test only.
-    monkeypatch.setitem(archs.ARCHS, "CompactInpainter", CompactInpainter)
+def registry(tmp_path) -> Registry:
     torch.manual_seed(0)
     net = CompactInpainter(**INPAINT.arch_params)
     path = tmp_path / "retouch-inpaint.safetensors"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engines.inpaint_fill import STRIP_SCALE, STRIP_WIDTH, fill, side_band_widths
+from engines.masked_fill import STRIP_SCALE, STRIP_WIDTH, fill, side_band_widths
 from engines.training import inpaint_strips as st
 from engines.training.masks import band_mask, box_mask
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from engines.archs import ARCHS, CompactDenoiser, CompactSR
-from engines.archs.compact_denoiser import SIZE_MULTIPLE
-from engines.archs.compact_sr import receptive_field
+from engines.families import architectures
+from engines.families.compact_denoiser.network import SIZE_MULTIPLE, CompactDenoiser
+from engines.families.compact_sr.network import CompactSR, receptive_field
 
 
 @pytest.mark.parametrize("scale", [1, 2, 3, 4])
@@ -52,7 +52,7 @@ def test_denoiser_shape_and_size_multiple() -> None:
 
 def test_registry_names() -> None:
     # The names are the safetensors "arch" metadata of the shipped weights; other archs may sit beside them.
-    assert ARCHS["CompactSR"] is CompactSR and ARCHS["CompactDenoiser"] is CompactDenoiser
+    assert architectures()["CompactSR"] is CompactSR and architectures()["CompactDenoiser"] is CompactDenoiser
 
 
 @pytest.mark.parametrize("name", ["CompactSR", "CompactDenoiser"])

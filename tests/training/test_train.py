@@ -86,7 +86,7 @@ def test_learning_rate_schedule() -> None:
 
 
 def test_weights_round_trip_with_metadata(tmp_path: Path) -> None:
-    from engines.archs import CompactSR
+    from engines.families.compact_sr.network import CompactSR
 
     model = CompactSR(2, features=8, blocks=1)
     meta = {"arch": "CompactSR", "arch_params": json.dumps({"scale": 2, "features": 8, "blocks": 1}),
@@ -129,3 +129,18 @@ def test_card_helpers_name_the_cpu_and_the_natural_photos(tmp_path: Path) -> Non
     assert natural_photos_text(0) == ""
     text = natural_photos_text(400)
     assert "400 textured crops" in text and all(name in text for name in NATURAL_PHOTOS)
+
+
+def test_training_dependencies_are_named_when_missing(monkeypatch):
+    import importlib
+    import sys
+
+    from engines.training.extras import MissingTrainingDependency
+
+    # Given an install without the [train] extra (no OpenCV)
+    monkeypatch.setitem(sys.modules, "cv2", None)
+    monkeypatch.delitem(sys.modules, "engines.training.masks", raising=False)
+    masks = importlib.import_module("engines.training.masks")  # importing needs no OpenCV
+    # Then the first use says which extra to install
+    with pytest.raises(MissingTrainingDependency, match=r"pip install -e '\.\[train\]'"):
+        masks.stroke_mask(64, 64, np.random.default_rng(0))

@@ -25,16 +25,19 @@ class NearestEngine:
         task = "inpaint" if "inpaint" in model else "denoise" if scale == 1 else "super_resolution"
         self.spec = FakeSpec(model, task, scale)
 
-    def process(self, image, progress=None, *, mask=None):
+    def fill(self, image, mask, progress=None):
+        # Fill with the mean unmasked colour, as the engine contract composites: mask * fill + rest.
+        assert self.spec.task == "inpaint" and mask.shape == image.shape[:2]
         if progress:
             progress(1, 1)
-        if self.spec.task == "inpaint":
-            # Fill with the mean unmasked colour, as the engine contract composites: mask * fill + rest.
-            assert mask is not None and mask.shape == image.shape[:2]
-            filled = image.copy()
-            filled[..., :3][mask > 0] = image[..., :3][mask == 0].mean(axis=0)
-            return filled
-        assert mask is None
+        filled = image.copy()
+        filled[..., :3][mask > 0] = image[..., :3][mask == 0].mean(axis=0)
+        return filled
+
+    def process(self, image, progress=None):
+        assert self.spec.task != "inpaint"
+        if progress:
+            progress(1, 1)
         s = self.spec.scale
         return np.repeat(np.repeat(image, s, axis=0), s, axis=1)
 

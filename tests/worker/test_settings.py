@@ -32,3 +32,15 @@ def test_bucket_policy_overrides_only_its_bucket(monkeypatch):
     assert settings.policy_for("square").canvas_aspect == "1:1"
     assert settings.policy_for("square").target_short_side == 512
     assert settings.policy_for("other").canvas_aspect is None
+
+
+def test_readme_documents_exactly_the_settings():
+    import re
+    from pathlib import Path
+
+    from tests.infra._cli import known_variables
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    documented = set(re.findall(r"^\| `(RETOUCH_[A-Z0-9_]+)` \|", readme, flags=re.M))
+    declared = known_variables()
+    assert documented == declared, f"undocumented: {declared - documented}, not settings: {documented - declared}"

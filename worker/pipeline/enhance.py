@@ -24,8 +24,10 @@ class EngineLike(Protocol):
     backend_name: str
     device: str
 
-    def process(self, image: np.ndarray, progress: Callable[[int, int], None] | None = None, *,
-                mask: np.ndarray | None = None) -> np.ndarray: ...
+    def process(self, image: np.ndarray, progress: Callable[[int, int], None] | None = None) -> np.ndarray: ...
+
+    def fill(self, image: np.ndarray, mask: np.ndarray,
+             progress: Callable[[int, int], None] | None = None) -> np.ndarray: ...
 
 
 class EngineProvider(Protocol):
@@ -51,16 +53,6 @@ def outpaint_input(pixels: np.ndarray, canvas: Canvas) -> tuple[np.ndarray, np.n
     if channels == 4:
         fill[3] = 0.0  # a cut-out stays a cut-out: generated bands get colour, not opacity
     return canvas_ops.place(pixels, canvas, fill), canvas.band_mask(height, width)
-
-
-def _inpaint(engine: EngineLike, pixels: np.ndarray, mask: np.ndarray,
-             on_tiles: Callable[[int, int], None]) -> np.ndarray:
-    """Fill at the generator's working resolution (it needs the whole hole in view), composite at full
-    resolution; alpha is not generated: it stays as placed (bands of a cut-out stay transparent)."""
-    from engines.inpaint_fill import fill
-
-    rgb = fill(lambda image, hole: engine.process(image, progress=on_tiles, mask=hole), pixels[..., :3], mask)
-    return rgb if pixels.shape[2] == 3 else np.concatenate([rgb, pixels[..., 3:]], axis=2)
 
 
 def apply_engines(job: Job, provider: EngineProvider, progress: Progress | None = None) -> DecodedImage:
@@ -93,10 +85,8 @@ def apply_engines(job: Job, provider: EngineProvider, progress: Progress | None 
             task = str(getattr(engine.spec, "task", step.task))
             if task != EXPECTED_ENGINE_TASK[step.task]:
                 raise InvalidRequest(f"model {step.model!r} is a {task} engine; {step.task} needs another")
-            if mask is not None:
-                pixels = _inpaint(engine, pixels, mask, on_tiles)
-            else:
-                pixels = engine.process(pixels, progress=on_tiles)
+            # Masked engines own their working resolution and the composite (alpha passes through).
+            pixels = engine.fill(pixels, mask, on_tiles) if mask is not None else engine.process(pixels, on_tiles)
         except EngineError as error:
             raise from_engine_error(error) from error
         job.engine_runs.append(

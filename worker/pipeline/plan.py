@@ -7,10 +7,12 @@ from worker.pipeline.canvas import plan_canvas
 from worker.pipeline.job import Analysis, EngineStep, Job, Plan, Request
 from worker.settings import LimitSettings, PolicySettings
 
-# Registry ids of the built-in defaults (engines/models); a request or the policy can name others.
-DEFAULT_SR_MODELS = {2: "retouch-sr-x2-real", 4: "retouch-sr-x4-real"}
-DEFAULT_DENOISE_MODEL = "retouch-denoise"
-DEFAULT_INPAINT_MODEL = "retouch-inpaint"
+
+def default_model(task: str, scale: int = 1) -> str:
+    """The engines registry's default for a task and scale; a request or the policy can name others."""
+    from engines.registry import builtin_registry
+
+    return builtin_registry().default_for(task, scale).id
 
 _FORMAT_BY_SOURCE = {"jpeg": "jpeg", "webp": "webp", "png": "png", "avif": "avif"}
 
@@ -45,7 +47,7 @@ def make_plan(analysis: Analysis, request: Request, policy: PolicySettings, limi
     """Order: inpaint the requested mask, denoise, grow the canvas (outpaint/pad/blur), super-resolve."""
     decisions: list[str] = []
     steps: list[EngineStep] = []
-    inpaint_model = policy.inpaint_model or DEFAULT_INPAINT_MODEL
+    inpaint_model = policy.inpaint_model or default_model("inpaint")
     if mask_pixels:
         decisions.append(f"inpaint {mask_pixels} masked pixels with {inpaint_model}")
         steps.append(EngineStep("inpaint", inpaint_model, 1))
@@ -86,7 +88,7 @@ def make_plan(analysis: Analysis, request: Request, policy: PolicySettings, limi
     # a separate denoise pass runs only when no upscale happens, or when explicitly requested.
     if wants_denoise and (scale == 1 or request.task == "denoise"):
         model = request.model if request.task == "denoise" and request.model else (
-            policy.denoise_model or DEFAULT_DENOISE_MODEL)
+            policy.denoise_model or default_model("denoise"))
         reason = "requested" if request.task == "denoise" else (
             f"noise sigma {analysis.noise_sigma:.1f} / JPEG quality {analysis.jpeg_quality}")
         decisions.append(f"denoise ({reason}) with {model}")
@@ -103,7 +105,7 @@ def make_plan(analysis: Analysis, request: Request, policy: PolicySettings, limi
         decisions.append(f"canvas {canvas.aspect}: {analysis.width}x{analysis.height} placed on "
                          f"{canvas.width}x{canvas.height} at ({canvas.left},{canvas.top}), {how}")
     if scale > 1:
-        model = request.model or policy.sr_model or DEFAULT_SR_MODELS[scale]
+        model = request.model or policy.sr_model or default_model("super_resolution", scale)
         steps.append(EngineStep("super_resolution", model, scale))
         decisions.append(f"super-resolution x{scale} with {model}")
 

@@ -1,4 +1,4 @@
-"""The project's own compact super-resolution engines (CompactSR, `engines/archs/compact_sr.py`).
+"""compact_sr: the project's own compact super-resolution engines (CompactSR, `network.py`).
 
 The sha256 literals below pin the shipped `engines/weights/<id>.safetensors`; whoever ships new weights
 updates them (one literal per model). None means "not shipped yet": loading then fails with WeightsError.
@@ -6,6 +6,11 @@ updates them (one literal per model). None means "not shipped yet": loading then
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from engines.families.base import Family
+from engines.pins import builtin_weights
 from engines.spec import ModelSpec, Task, WeightsRef
 
 # CompactSR(features=48, blocks=8): receptive field blocks + 2 = 10 LR pixels; 16 leaves slack for the
@@ -15,7 +20,9 @@ _TILE_SIZE = 256  # LR pixels: a 256x256 tile is 1024x1024 out at x4, ~0.3 GB of
 _TILE_OVERLAP = 16
 
 
-def _spec(model_id: str, scale: int, weights: WeightsRef, description: str) -> ModelSpec:
+def _spec(model_id: str, scale: int, weights: WeightsRef, description: str,
+          arch_params: Mapping[str, Any] | None = None, tile_overlap: int = _TILE_OVERLAP,
+          license: str = "Apache-2.0") -> ModelSpec:
     return ModelSpec(
         id=model_id,
         task=Task.SUPER_RESOLUTION,
@@ -26,52 +33,40 @@ def _spec(model_id: str, scale: int, weights: WeightsRef, description: str) -> M
         min_size=1,
         precisions=("fp32", "fp16", "bf16"),
         tile_size=_TILE_SIZE,
-        tile_overlap=_TILE_OVERLAP,
+        tile_overlap=tile_overlap,
         weights=weights,
         architecture="CompactSR",
-        arch_params={"scale": scale, **_ARCH_PARAMS},
+        arch_params=dict(arch_params) if arch_params is not None else {"scale": scale, **_ARCH_PARAMS},
         description=description,
-        license="Apache-2.0",
+        license=license,
     )
 
 
 SR_X2_BICUBIC = _spec(
     "retouch-sr-x2-bicubic",
     2,
-    WeightsRef(
-        file="retouch-sr-x2-bicubic.safetensors",
-        sha256="58674fee98ee0403656181e2a4931f186ef021beec25d4e01f01fdf83d211af9",
-    ),
+    builtin_weights("retouch-sr-x2-bicubic"),
     "x2 super-resolution for clean, bicubic-like downscaled images",
 )
 
 SR_X4_BICUBIC = _spec(
     "retouch-sr-x4-bicubic",
     4,
-    WeightsRef(
-        file="retouch-sr-x4-bicubic.safetensors",
-        sha256="b90fe78bc7c81c8fefab9c622e7d7e932f5dfff0e2ce4989bd1289cb094fe2ff",
-    ),
+    builtin_weights("retouch-sr-x4-bicubic"),
     "x4 super-resolution for clean, bicubic-like downscaled images",
 )
 
 SR_X2_REAL = _spec(
     "retouch-sr-x2-real",
     2,
-    WeightsRef(
-        file="retouch-sr-x2-real.safetensors",
-        sha256="3ca1695b575f1f8250e6b99547f3f0ebaeabd05b9ed859ac14d64810ffe43ba4",
-    ),
+    builtin_weights("retouch-sr-x2-real"),
     "x2 super-resolution for real photos (blur, noise, JPEG)",
 )
 
 SR_X4_REAL = _spec(
     "retouch-sr-x4-real",
     4,
-    WeightsRef(
-        file="retouch-sr-x4-real.safetensors",
-        sha256="0c7fc6bd27724381879ecba955f688b257bfa1ce92e389c2b607c6e0f0b59f49",
-    ),
+    builtin_weights("retouch-sr-x4-real"),
     "x4 super-resolution for real photos (blur, noise, JPEG)",
 )
 
@@ -82,3 +77,24 @@ DEFAULTS: dict[tuple[Task, int], str] = {
     (Task.SUPER_RESOLUTION, 2): SR_X2_REAL.id,
     (Task.SUPER_RESOLUTION, 4): SR_X4_REAL.id,
 }
+
+
+def spec_for_weights(model_id: str, weights: WeightsRef, params: Mapping[str, Any]) -> ModelSpec:
+    """A CompactSR file trained by an operator (`retouch train`), possibly deeper than ours."""
+    from engines.families.compact_sr.network import receptive_field
+
+    blocks = {"blocks": int(params["blocks"])} if "blocks" in params else {}
+    overlap = max(_TILE_OVERLAP, receptive_field(**blocks) + 6)
+    return _spec(model_id, int(params.get("scale", 2)), weights, "operator-trained CompactSR", params,
+                 tile_overlap=overlap, license="unknown (operator-supplied)")
+
+
+FAMILY = Family(
+    name="compact_sr",
+    task=Task.SUPER_RESOLUTION,
+    architecture="CompactSR",
+    network_path="engines.families.compact_sr.network:CompactSR",
+    specs=SPECS,
+    defaults=DEFAULTS,
+    spec_for_weights=spec_for_weights,
+)

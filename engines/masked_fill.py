@@ -9,7 +9,7 @@ box of 20 % of its area (~700 px wide) would get a hole wider than anything the 
    smaller); the mask is shrunk by "any coverage" and dilated by `MASK_GROW` px. Both keep the hole's
    original content (the object being removed, padding, or in evaluation the ground truth) out of the
    pixels the model sees: the shrink's resampling taps reach ~2 working pixels across the hole edge;
-2. run the engine there (`process(image, mask) -> composited image`, e.g. `Engine.process`);
+2. run the engine there (`process(image, mask) -> composited image`: `Engine.fill` hands its `process`);
 3. upsample the result (bicubic), correct it so it meets the full-resolution photo exactly along the
    hole's edge (the upsampled fill's error on the known pixels, interpolated into the hole by a
    push-pull pyramid and added: a smooth offset that fades inward), and composite it into the photo:
@@ -40,7 +40,8 @@ import torch.nn.functional as F
 __all__ = ["DEFAULT_FEATHER", "DEFAULT_WORK_SIDE", "MASK_GROW", "STRIP_MAX_BAND", "STRIP_SCALE", "STRIP_WIDTH",
            "boundary_continuation", "fill", "resize", "side_band_widths"]
 
-DEFAULT_WORK_SIDE = 192  # the canvas side retouch-inpaint was trained at (--canvas-side 192); see its card
+# The fallback working side (retouch-inpaint's); engines pass their own `spec.work_side` (`Engine.fill`).
+DEFAULT_WORK_SIDE = 192
 DEFAULT_FEATHER = 4
 MASK_GROW = 1
 # Strip path for thin side bands: canvas scale (longest side, px), strip width and the widest band it
@@ -90,7 +91,7 @@ def boundary_continuation(image: np.ndarray, hard: np.ndarray, depth: int) -> tu
 
 def _push_pull_known(values: np.ndarray, hard: np.ndarray) -> np.ndarray:
     """HxWx3 `values` on the known pixels, extended into the hole by the push-pull pyramid (smooth)."""
-    from engines.archs.compact_inpainter import push_pull
+    from engines.push_pull import push_pull
 
     known = torch.from_numpy(1.0 - hard)[None, None]
     x = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32)).permute(2, 0, 1)[None] * known
