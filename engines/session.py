@@ -105,6 +105,9 @@ class Engine:
         if self._backend is None:
             raise BackendUnavailable(f"no backend can run {self.spec.id} on {self.device}: " + "; ".join(failures))
         self.backend_name: str = self._backend.name
+        # What really runs: a backend may refuse a precision (ONNX Runtime here is fp32 only, TensorRT falls
+        # back to fp32 for specs without fp16), so the engine reports the backend's, not the request.
+        self.precision = self._backend.precision
         self.cache_lookups: dict[str, str] = dict(self._backend.cache_lookups)
         if warm_up:
             # Small on CPU (start-up cost matters, kernels there need no tuning); the full tile on GPUs.

@@ -175,6 +175,25 @@ def reflect_pad(image: np.ndarray, top: int, bottom: int, left: int, right: int)
     return np.pad(image, widths, mode="symmetric")
 
 
+def pad_to_size_rule(x, multiple: int, min_size: int = 1):
+    """An NCHW torch tensor padded at the bottom and right to the size rule (H, W multiples of `multiple`
+    and at least `min_size`): reflected, or replicated where an axis is too short to reflect.
+
+    For whole-image runs of a raw network (evaluation); engines pad through their tile plan instead.
+    """
+    import torch.nn.functional as F
+
+    h, w = x.shape[-2:]
+
+    def extra(n: int) -> int:
+        return max(-n % multiple, min_size - n + (-min_size % multiple)) if n < min_size else -n % multiple
+
+    ph, pw = extra(h), extra(w)
+    if not (ph or pw):
+        return x
+    return F.pad(x, (0, pw, 0, ph), mode="reflect" if ph < h and pw < w else "replicate")
+
+
 def pad_image(image: np.ndarray, plan: TilePlan) -> np.ndarray:
     """Apply the plan's padding to an HxWxC image (any dtype); returns a new padded_h x padded_w x C array."""
     if image.shape[:2] != (plan.height, plan.width):

@@ -6,6 +6,7 @@ Heavy imports (torch, data loading) happen inside the handlers, so building the 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 
@@ -27,56 +28,57 @@ def _no_data(command: str) -> int:
     return 2
 
 
-INPAINT_MODEL = "retouch-inpaint"
+def common_train_parser() -> argparse.ArgumentParser:
+    """The flags every family's trainer takes (data, schedule, checkpoints, shipping, device)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data", type=Path, default=None,
+                        help="folder of training images (default: <data-dir>/products/train)")
+    common.add_argument("--data-dir", type=Path, default=None, help=DATA_HELP)
+    common.add_argument("--holdout", type=int, default=25,
+                        help="last N images by sorted filename are held aside for evaluation, never trained on")
+    common.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the recipe's)")
+    common.add_argument("--batch", type=int, default=None, help="batch size (default: the recipe's)")
+    common.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the recipe's)")
+    common.add_argument("--seed", type=int, default=0)
+    common.add_argument("--features", type=int, default=None)
+    common.add_argument("--blocks", type=int, default=None)
+    common.add_argument("--init", type=Path, default=None,
+                        help="safetensors/checkpoint to initialise from (matching tensors are copied)")
+    common.add_argument("--out-dir", type=Path, default=Path("runs"), help="checkpoints and logs go here")
+    common.add_argument("--ship", type=Path, default=None,
+                        help="also write <ship>/<model_id>.safetensors and .md when done")
+    common.add_argument("--resume", action="store_true", help="continue from <out-dir>/<model_id>/last.pt")
+    common.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    common.add_argument("--device", default="cpu")
+    common.add_argument("--val-every", type=int, default=250)
+    common.add_argument("--ckpt-every", type=int, default=250)
+    common.add_argument("--cache-crops", type=int, default=None, help="crops cached per training image")
+    common.add_argument("--patch", type=int, default=None,
+                        help="training patch side in HR pixels (inpaint: crop side, multiple of 8)")
+    common.add_argument("--bf16", action="store_true",
+                        help="bfloat16 autocast for forward passes (about 2x faster on CPUs with AVX512-BF16)")
+    return common
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add the `train` and `eval` subcommands; each sets `func(args) -> int`."""
-    from engines.training.recipes import RECIPES
+    """Add `train` (one sub-command per model, registered by its family) and `eval`."""
+    from engines.families import FAMILIES
 
     train = subparsers.add_parser("train", help="train one of the project's compact models (CPU or CUDA)")
-    train.add_argument("model_id", choices=[*sorted(RECIPES), INPAINT_MODEL], help="which model recipe to train")
-    train.add_argument("--data", type=Path, default=None,
-                       help="folder of training images (default: <data-dir>/products/train)")
-    train.add_argument("--data-dir", type=Path, default=None, help=DATA_HELP)
-    train.add_argument("--holdout", type=int, default=25,
-                       help="last N images by sorted filename are held aside for evaluation, never trained on")
-    train.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the recipe's)")
-    train.add_argument("--batch", type=int, default=None, help="batch size (default: the recipe's)")
-    train.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the recipe's)")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--features", type=int, default=None)
-    train.add_argument("--blocks", type=int, default=None)
-    train.add_argument("--init", type=Path, default=None,
-                       help="safetensors/checkpoint to initialise from (matching tensors are copied)")
-    train.add_argument("--out-dir", type=Path, default=Path("runs"), help="checkpoints and logs go here")
-    train.add_argument("--ship", type=Path, default=None,
-                       help="also write <ship>/<model_id>.safetensors and .md when done")
-    train.add_argument("--resume", action="store_true", help="continue from <out-dir>/<model_id>/last.pt")
-    train.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    train.add_argument("--device", default="cpu")
-    train.add_argument("--val-every", type=int, default=250)
-    train.add_argument("--ckpt-every", type=int, default=250)
-    train.add_argument("--cache-crops", type=int, default=None, help="crops cached per training image")
-    train.add_argument("--natural-crops", type=int, default=0,
-                       help="(SR/denoise) also cache N crops of each natural photo scikit-image ships "
-                            "(fur, foliage, brick: texture catalogue photos lack)")
-    train.add_argument("--patch", type=int, default=None,
-                       help="training patch side in HR pixels (inpaint: crop side, multiple of 8)")
-    train.add_argument("--bf16", action="store_true",
-                       help="bfloat16 autocast for forward passes (about 2x faster on CPUs with AVX512-BF16)")
-    train.add_argument("--loss", default=None, choices=["l1", "charbonnier", "l2"],
-                       help="reconstruction loss (default: the recipe's; SR/denoise: any, "
-                            "inpaint: l1 or l2)")
-    train.add_argument("--adv-start", type=int, default=None, help="(inpaint only) first adversarial step")
-    train.add_argument("--adv-weight", type=float, default=None, help="(inpaint only) adversarial loss weight")
-    train.add_argument("--canvas-side", type=int, default=None,
-                       help="(inpaint only) working side of the whole-canvas training samples, a multiple of 8 "
-                            "(default 192; 0 = the old crop mode)")
-    train.add_argument("--strips", type=float, default=None,
-                       help="(inpaint only) share of batches that are border strips at listing resolution with a "
-                            "band along the border (the fill's path for thin side bands); default 0")
-    train.set_defaults(func=_run_train)
+    models = train.add_subparsers(dest="model_id", required=True, metavar="MODEL_ID",
+                                  help="which model recipe to train")
+    common = common_train_parser()
+    registered: set[str] = set()
+    for family in FAMILIES:
+        if family.training is None:
+            continue
+        module, _, function = family.training.partition(":")
+        hook = getattr(importlib.import_module(module), function)
+        for model_id, parser in hook(models, common).items():
+            if model_id in registered:
+                raise ValueError(f"two families train {model_id}")
+            registered.add(model_id)
+            parser.set_defaults(func=_run_train, train=parser.get_default("train"))
 
     ev = subparsers.add_parser("eval", help="measure PSNR/SSIM of the shipped models beside bicubic")
     ev.add_argument("task", nargs="?", default="all", choices=["sr", "denoise", "real", "inpaint", "all"])
@@ -109,19 +111,14 @@ def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool | None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
+    """Shared checks, then the family's trainer (set by its sub-command as `args.train`)."""
     args.data_dir = _data_dir(args)
     if args.data_dir is None and args.data is None:
         return _no_data("train")
     if args.bf16 and args.device == "cpu" and cpu_has_native_bf16() is False:
         print("warning: this CPU has no native bfloat16 (AVX512-BF16/AMX); --bf16 will be slower than float32",
               file=sys.stderr)
-    if args.model_id == INPAINT_MODEL:  # adversarial training has its own loop (engines/training/inpaint_train.py)
-        from engines.training.inpaint_train import train_inpaint_from_args
-
-        return train_inpaint_from_args(args)
-    from engines.training.train import train_from_args
-
-    return train_from_args(args)
+    return int(args.train(args))
 
 
 def _run_eval(args: argparse.Namespace) -> int:

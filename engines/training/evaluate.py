@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from engines.tiling import pad_to_size_rule
 from engines.training.data import list_images, load_rgb, resolve, split_holdout
 from engines.training.degrade import degrade_real_eval, imresize
 from engines.training.model_io import load_model
@@ -74,8 +74,7 @@ class Row:
 def run_model(model: nn.Module, x: torch.Tensor, multiple: int = 1) -> torch.Tensor:
     """Run a (3, H, W) image through `model`, reflect-padding to `multiple` and cropping back; clamped."""
     h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    inp = F.pad(x[None], (0, pw, 0, ph), mode="reflect") if ph or pw else x[None]
+    inp = pad_to_size_rule(x[None], multiple)
     with torch.no_grad():
         out = model(inp)[0]
     s = out.shape[-1] // inp.shape[-1]

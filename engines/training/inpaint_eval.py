@@ -41,6 +41,7 @@ import torch.nn.functional as F
 
 from engines.families.compact_inpainter import INPAINT
 from engines.masked_fill import DEFAULT_FEATHER, fill, resize
+from engines.tiling import pad_to_size_rule
 from engines.training.data import list_images, load_rgb, split_holdout
 from engines.training.extras import opencv
 from engines.training.masks import band_mask, box_mask
@@ -81,14 +82,9 @@ def torch_process(model: torch.nn.Module, multiple: int = 8,
 
     def run(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         h, w = mask.shape
-        ph = max(-h % multiple, min_size - h + (-min_size % multiple)) if h < min_size else -h % multiple
-        pw = max(-w % multiple, min_size - w + (-min_size % multiple)) if w < min_size else -w % multiple
         x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)[None]
         m = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None]
-        if ph or pw:
-            mode = "reflect" if ph < h and pw < w else "replicate"
-            x = F.pad(x, (0, pw, 0, ph), mode=mode)
-            m = F.pad(m, (0, pw, 0, ph), mode=mode)
+        x, m = pad_to_size_rule(x, multiple, min_size), pad_to_size_rule(m, multiple, min_size)
         with torch.inference_mode():
             y = model(x, m)[..., :h, :w].clamp(0, 1)[0].permute(1, 2, 0).numpy()
         hard = (mask > 0.5)[..., None]
@@ -309,16 +305,16 @@ def format_table(rows: list[Row]) -> str:
 
 def eval_inpaint_from_args(args: argparse.Namespace) -> int:
     """`retouch eval inpaint` handler (argument names as `retouch eval`, plus optional work_side/save_dir)."""
-    torch.set_num_threads(int(getattr(args, "threads", 2)))
-    data_dir = Path(getattr(args, "data_dir", None) or "")
+    torch.set_num_threads(int(args.threads))
+    data_dir = Path(args.data_dir or "")
     folder = data_dir / "products" / "train"
     if not folder.is_dir():
         print(f"error: {folder} does not exist (give --data-dir)", file=sys.stderr)
         return 2
     _, held = split_holdout(list_images(folder), HOLDOUT)
-    limit = getattr(args, "limit", None)
+    limit = args.limit
     files = held[:limit] if limit else held
-    weights = Path(getattr(args, "weights_dir", None) or WEIGHTS_DIR) / f"{MODEL_ID}.safetensors"
+    weights = Path(args.weights_dir or WEIGHTS_DIR) / f"{MODEL_ID}.safetensors"
     model = None
     if weights.is_file():
         from engines.training.inpaint_train import load_generator
@@ -326,12 +322,12 @@ def eval_inpaint_from_args(args: argparse.Namespace) -> int:
         model, _ = load_generator(weights)
     else:
         print(f"warning: {weights} not found; baselines only", file=sys.stderr)
-    work_side = getattr(args, "work_side", None) or INPAINT.work_side
+    work_side = args.work_side or INPAINT.work_side
     methods = build_methods(model, work_side, DEFAULT_FEATHER)
-    log = None if getattr(args, "json", False) else (lambda s: print(s, file=sys.stderr))
-    side = getattr(args, "canvas", None) or CANVAS
-    rows = evaluate(methods, files, getattr(args, "save_dir", None), log, side)
-    if getattr(args, "json", False):
+    log = None if args.json else (lambda s: print(s, file=sys.stderr))
+    side = args.canvas or CANVAS
+    rows = evaluate(methods, files, args.save_dir, log, side)
+    if args.json:
         print(json.dumps({"canvas": side, "work_side": work_side, "feather": DEFAULT_FEATHER,
                           "images": [f.name for f in files], "rows": [asdict(r) for r in rows]}, indent=1))
     else:

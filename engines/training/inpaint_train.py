@@ -354,37 +354,29 @@ def load_generator(path: Path) -> tuple[CompactInpainter, dict[str, str]]:
 
 def recipe_from_args(args: argparse.Namespace) -> InpaintRecipe:
     """The default recipe with the flags `retouch train` shares with the SR/denoise trainer applied."""
-    fields = {"steps": getattr(args, "steps", None), "batch": getattr(args, "batch", None),
-              "lr": getattr(args, "lr", None), "features": getattr(args, "features", None),
-              "blocks": getattr(args, "blocks", None)}
+    fields = {"steps": args.steps, "batch": args.batch, "lr": args.lr, "features": args.features,
+              "blocks": args.blocks}
     recipe = replace(InpaintRecipe(), **{k: v for k, v in fields.items() if v is not None})
-    if getattr(args, "steps", None) is not None and getattr(args, "adv_start", None) is None:
+    if args.steps is not None and args.adv_start is None:
         recipe = replace(recipe, adv_start=recipe.steps * 4 // 5)
-    if getattr(args, "adv_start", None) is not None:
+    if args.adv_start is not None:
         recipe = replace(recipe, adv_start=args.adv_start)
-    if getattr(args, "patch", None) is not None:
+    if args.patch is not None:
         recipe = replace(recipe, patch=args.patch)
-    if getattr(args, "canvas_side", None) is not None:
+    if args.canvas_side is not None:
         recipe = replace(recipe, canvas_side=args.canvas_side)
-    if getattr(args, "loss", None) is not None:
+    if args.loss is not None:
         recipe = replace(recipe, hole_loss=args.loss)
-    if getattr(args, "strips", None) is not None:
+    if args.strips is not None:
         recipe = replace(recipe, strips=args.strips)
-    if getattr(args, "adv_weight", None) is not None:
+    if args.adv_weight is not None:
         recipe = replace(recipe, adv_weight=args.adv_weight)
     return recipe
 
 
 def train_inpaint_from_args(args: argparse.Namespace) -> int:
     """`retouch train retouch-inpaint` handler; accepts the SR/denoise trainer's argument names."""
-    if getattr(args, "natural_crops", 0):
-        print("error: --natural-crops is not supported for retouch-inpaint (it trains on whole canvases)",
-              file=sys.stderr)
-        return 2
-    if getattr(args, "loss", None) not in (None, "l1", "l2"):
-        print(f"error: --loss {args.loss} is not supported for retouch-inpaint (l1 or l2)", file=sys.stderr)
-        return 2
-    torch.set_num_threads(int(getattr(args, "threads", 2)))
+    torch.set_num_threads(int(args.threads))
     recipe = recipe_from_args(args)
     if recipe.canvas_side % 8 or 0 < recipe.canvas_side < 80:  # the 4:5 view is then >= 64 px wide
         print(f"error: --canvas-side {recipe.canvas_side} must be a multiple of 8 and at least 80", file=sys.stderr)
@@ -393,31 +385,31 @@ def train_inpaint_from_args(args: argparse.Namespace) -> int:
         print(f"error: --strips {recipe.strips} must be a share in [0, 1], with whole canvases (--canvas-side > 0)",
               file=sys.stderr)
         return 2
-    data_dir = getattr(args, "data_dir", None)
-    data = getattr(args, "data", None) or (Path(data_dir) / "products" / "train" if data_dir else None)
+    data_dir = args.data_dir
+    data = args.data or (Path(data_dir) / "products" / "train" if data_dir else None)
     if data is None or not Path(data).is_dir():
         print(f"error: training data folder {data} does not exist (give --data or --data-dir)", file=sys.stderr)
         return 2
-    out_dir = Path(getattr(args, "out_dir", "runs"))
-    seed = int(getattr(args, "seed", 0))
+    out_dir = Path(args.out_dir)
+    seed = int(args.seed)
     t0 = time.time()
-    g = train(recipe, Path(data), out_dir, seed=seed, holdout=int(getattr(args, "holdout", 25)),
-              resume=bool(getattr(args, "resume", False)), val_every=int(getattr(args, "val_every", 250)),
-              ckpt_every=int(getattr(args, "ckpt_every", 250)), cache_crops=getattr(args, "cache_crops", None),
-              device=getattr(args, "device", "cpu"), bf16=bool(getattr(args, "bf16", False)),
-              init=getattr(args, "init", None))
+    g = train(recipe, Path(data), out_dir, seed=seed, holdout=int(args.holdout),
+              resume=bool(args.resume), val_every=int(args.val_every),
+              ckpt_every=int(args.ckpt_every), cache_crops=args.cache_crops,
+              device=args.device, bf16=bool(args.bf16),
+              init=args.init)
     elapsed = time.time() - t0
     command = "retouch train " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else ""
     meta = {"arch": ARCH, "arch_params": json.dumps(recipe.arch_params, sort_keys=True), "model_id": MODEL_ID,
             "task": "inpaint",
             "trained_with": command, "seed": str(seed), "recipe": json.dumps(asdict(recipe), sort_keys=True),
-            "holdout": str(getattr(args, "holdout", 25)), "train_seconds": f"{elapsed:.0f}",
-            "precision": "bf16 autocast (generator)" if getattr(args, "bf16", False) else "fp32",
+            "holdout": str(args.holdout), "train_seconds": f"{elapsed:.0f}",
+            "precision": "bf16 autocast (generator)" if args.bf16 else "fp32",
             "data": "magento/magento2-sample-data pub/media/catalog/product (OSL-3.0 / AFL-3.0)"}
     out = out_dir / MODEL_ID / f"{MODEL_ID}.safetensors"
     sha = save_generator(g, out, meta)
     print(f"wrote {out} sha256={sha} after {elapsed:.0f}s")
-    ship = getattr(args, "ship", None)
+    ship = args.ship
     if ship is not None:
         Path(ship).mkdir(parents=True, exist_ok=True)
         shutil.copyfile(out, Path(ship) / out.name)

@@ -196,7 +196,7 @@ def train(recipe: Recipe, data: Path, out_dir: Path, seed: int = 0, holdout: int
 
 def train_from_args(args: argparse.Namespace) -> int:
     """`retouch train` handler."""
-    loss = getattr(args, "loss", None)
+    loss = args.loss
     torch.set_num_threads(args.threads)
     recipe = RECIPES[args.model_id]
     overrides = {k: v for k, v in {"steps": args.steps, "batch": args.batch, "lr": args.lr,
@@ -211,7 +211,7 @@ def train_from_args(args: argparse.Namespace) -> int:
     if not data.is_dir():
         print(f"error: training data folder {data} does not exist (give --data or --data-dir)", file=sys.stderr)
         return 2
-    natural_crops = getattr(args, "natural_crops", 0)
+    natural_crops = args.natural_crops
     t0 = time.time()
     model = train(recipe, data, args.out_dir, seed=args.seed, holdout=args.holdout, resume=args.resume,
                   init=args.init, val_every=args.val_every, ckpt_every=args.ckpt_every,

@@ -12,10 +12,20 @@ import torch
 from PIL import Image
 
 from engines.training import inpaint_train
+from engines.training.commands import register
 from engines.training.inpaint_train import InpaintRecipe, load_generator, train, train_inpaint_from_args
 
 TINY = replace(InpaintRecipe(), steps=4, batch=2, patch=64, features=4, bottleneck=8, blocks=1, d_features=4,
                adv_start=2, lr=1e-3, canvas_side=0, hole_loss="l1")  # crop mode; canvas mode: test_canvas.py
+
+
+def cli_args(**values) -> argparse.Namespace:
+    """`retouch train retouch-inpaint` as the CLI parses it, with `values` set as if given as flags."""
+    parser = argparse.ArgumentParser(prog="retouch")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["train", "retouch-inpaint"])
+    vars(args).update(values)
+    return args
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +88,7 @@ def test_bf16_generator_run_is_deterministic_with_float32_weights(photos: Path, 
 
 def test_command_writes_safetensors_with_metadata(photos: Path, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(inpaint_train, "InpaintRecipe", lambda: TINY)
-    args = argparse.Namespace(model_id="retouch-inpaint", data=photos, data_dir=None, holdout=2, steps=None,
+    args = cli_args(data=photos, data_dir=None, holdout=2, steps=None,
                               batch=None, lr=None, seed=3, features=None, blocks=None, init=None,
                               out_dir=tmp_path, ship=tmp_path / "ship", resume=False, threads=1, device="cpu",
                               val_every=2, ckpt_every=2, cache_crops=4, bf16=True)
@@ -93,7 +103,7 @@ def test_init_starts_the_generator_from_shipped_style_weights(photos: Path, tmp_
     # Given a finished run's safetensors, When a new run starts from it with zero steps left to train,
     # Then its generator is exactly those weights (a fine-tune continues the model, not a random one).
     monkeypatch.setattr(inpaint_train, "InpaintRecipe", lambda: TINY)
-    args = argparse.Namespace(model_id="retouch-inpaint", data=photos, data_dir=None, holdout=2, steps=None,
+    args = cli_args(data=photos, data_dir=None, holdout=2, steps=None,
                               batch=None, lr=None, seed=3, features=None, blocks=None, init=None,
                               out_dir=tmp_path / "first", ship=None, resume=False, threads=1, device="cpu",
                               val_every=2, ckpt_every=2, cache_crops=4, bf16=False)

@@ -69,4 +69,5 @@ FAMILY = Family(
     specs=SPECS,
     defaults=DEFAULTS,
     spec_for_weights=spec_for_weights,
+    training="engines.training.subcommands:register_compact_inpainter",
 )

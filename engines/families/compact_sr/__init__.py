@@ -97,4 +97,5 @@ FAMILY = Family(
     specs=SPECS,
     defaults=DEFAULTS,
     spec_for_weights=spec_for_weights,
+    training="engines.training.subcommands:register_compact_sr",
 )

@@ -1,0 +1,60 @@
+"""Each family's `retouch train <model id>` sub-command: its own flags beside the common ones.
+
+Families name their hook in `Family.training`; the hook adds one parser per model it trains and returns
+them. Light on purpose: the trainers (torch, data loading) are imported when a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from collections.abc import Callable
+
+Parsers = dict[str, argparse.ArgumentParser]
+
+
+def _lazy(target: str) -> Callable[[argparse.Namespace], int]:
+    module, _, function = target.partition(":")
+    return lambda args: getattr(importlib.import_module(module), function)(args)
+
+
+def _reconstruction_trainer(models, common: argparse.ArgumentParser, architecture: str) -> Parsers:
+    from engines.training.recipes import RECIPES
+
+    parsers: Parsers = {}
+    for model_id, recipe in sorted(RECIPES.items()):
+        if recipe.arch != architecture:
+            continue
+        parser = models.add_parser(model_id, parents=[common], help=recipe.description)
+        parser.add_argument("--natural-crops", type=int, default=0,
+                            help="also cache N crops of each natural photo scikit-image ships "
+                                 "(fur, foliage, brick: texture catalogue photos lack)")
+        parser.add_argument("--loss", default=None, choices=["l1", "charbonnier", "l2"],
+                            help=f"reconstruction loss (default: the recipe's, {recipe.loss})")
+        parser.set_defaults(train=_lazy("engines.training.train:train_from_args"))
+        parsers[model_id] = parser
+    return parsers
+
+
+def register_compact_sr(models, common: argparse.ArgumentParser) -> Parsers:
+    return _reconstruction_trainer(models, common, "CompactSR")
+
+
+def register_compact_denoiser(models, common: argparse.ArgumentParser) -> Parsers:
+    return _reconstruction_trainer(models, common, "CompactDenoiser")
+
+
+def register_compact_inpainter(models, common: argparse.ArgumentParser) -> Parsers:
+    parser = models.add_parser("retouch-inpaint", parents=[common],
+                               help="inpainting / outpainting generator, trained adversarially")
+    parser.add_argument("--loss", default=None, choices=["l1", "l2"], help="hole reconstruction loss")
+    parser.add_argument("--adv-start", type=int, default=None, help="first adversarial step")
+    parser.add_argument("--adv-weight", type=float, default=None, help="adversarial loss weight")
+    parser.add_argument("--canvas-side", type=int, default=None,
+                        help="working side of the whole-canvas training samples, a multiple of 8 "
+                             "(default 192; 0 = the old crop mode)")
+    parser.add_argument("--strips", type=float, default=None,
+                        help="share of batches that are border strips at listing resolution with a band along "
+                             "the border (the fill's path for thin side bands); default 0")
+    parser.set_defaults(train=_lazy("engines.training.inpaint_train:train_inpaint_from_args"))
+    return {"retouch-inpaint": parser}
