@@ -38,6 +38,7 @@ from PIL import Image
 from torch import nn
 
 from engines.families.compact_inpainter.network import CompactInpainter
+from engines.training.core import TrainingRun, autocast, lr_at, set_lr
 from engines.training.data import (
     cache_path,
     list_images,
@@ -52,7 +53,6 @@ from engines.training.inpaint_strips import build_strip_cache, sample_strip_batc
 from engines.training.masks import box_mask, outpaint_mask, random_mask
 from engines.training.model_io import save_weights
 from engines.training.patch_discriminator import PatchDiscriminator
-from engines.training.train import lr_at
 from engines.weights_io import load_network
 
 MODEL_ID = "retouch-inpaint"
@@ -216,13 +216,6 @@ def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Te
 # -- loop ---------------------------------------------------------------------------------------------
 
 
-def _save_ckpt(path: Path, step: int, g: nn.Module, d: nn.Module, opt_g, opt_d, recipe: InpaintRecipe) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save({"g": g.state_dict(), "d": d.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-                "step": step, "recipe": json.dumps(asdict(recipe))}, tmp)
-    tmp.replace(path)  # atomic: an interrupted save never leaves a broken last.pt
-
-
 def train(recipe: InpaintRecipe, data: Path, out_dir: Path, seed: int = 0, holdout: int = 25, resume: bool = False,
           val_every: int = 250, ckpt_every: int = 250, cache_crops: int | None = None, device: str = "cpu",
           log=print, stop_at: int | None = None, val_images: int = 6, bf16: bool = False,
@@ -237,24 +230,16 @@ def train(recipe: InpaintRecipe, data: Path, out_dir: Path, seed: int = 0, holdo
     `bf16`: the generator's forward pass runs under bfloat16 autocast (about 2x faster on CPUs with
     AVX512-BF16); the critic, whose spectral-norm power iteration wants float32, and all losses stay float32.
     """
-    run_dir = out_dir / MODEL_ID
-    run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     g = CompactInpainter(**recipe.arch_params).to(device)
     d = PatchDiscriminator(features=recipe.d_features).to(device)
     opt_g = torch.optim.Adam(g.parameters(), lr=recipe.lr, betas=(0.9, 0.99))
     opt_d = torch.optim.Adam(d.parameters(), lr=recipe.d_lr, betas=(0.5, 0.99))
-    start = 0
-    ckpt = run_dir / "last.pt"
-    if resume and ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=True)
-        g.load_state_dict(state["g"])
-        d.load_state_dict(state["d"])
-        opt_g.load_state_dict(state["opt_g"])
-        opt_d.load_state_dict(state["opt_d"])
-        start = int(state["step"])
-        log(f"resume: from step {start}")
-    elif init is not None:
+    run = TrainingRun(out_dir / MODEL_ID, seed, {"g": g, "d": d, "opt_g": opt_g, "opt_d": opt_d}, recipe.steps,
+                      log_every=25, val_every=val_every, ckpt_every=ckpt_every, round_to=5,
+                      meta={"recipe": json.dumps(asdict(recipe))}, log=log)
+    start = run.resume(device) if resume else 0
+    if start == 0 and init is not None:
         start_from, _ = load_generator(Path(init))
         g.load_state_dict(start_from.state_dict())
         log(f"init: generator from {init}")
@@ -275,67 +260,49 @@ def train(recipe: InpaintRecipe, data: Path, out_dir: Path, seed: int = 0, holdo
         val = validation_set(data, holdout, n=val_images, seed=seed)
     g.train()
     d.train()
-    sums: dict[str, float] = {}
-    count, t_last = 0, time.time()
+
+    def one_step(step: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        # Only draw for `strips` when it is in use, so strips=0 keeps the random stream of earlier runs.
+        if recipe.canvas_side and recipe.strips and rng.random() < recipe.strips:
+            img, mask = sample_strip_batch(border, recipe.batch, rng)
+        elif recipe.canvas_side:
+            img, mask = sample_canvas_batch(canvases, recipe.batch, rng)
+        else:
+            img, mask = sample_batch(cache, recipe, rng)
+        img, mask = img.to(device), mask.to(device)
+        set_lr(opt_g, lr_at(step, recipe.steps, recipe.lr))
+        with autocast(device, bf16):
+            pred = g(img, mask)
+        pred = pred.float()
+        comp = img * (1 - mask) + pred * mask
+        parts = {"rec": reconstruction_loss(pred, img, mask, recipe.hole_loss)}
+        if step >= recipe.adv_start:
+            # Critic step on the detached composite, then the generator's hinge + feature matching.
+            set_lr(opt_d, lr_at(step - recipe.adv_start, recipe.steps - recipe.adv_start, recipe.d_lr))
+            d_real = d(img, mask)
+            d_fake = d(comp.detach(), mask)
+            loss_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+            fake_logits, fake_feats = d(comp, mask, features=True)
+            with torch.no_grad():
+                _, real_feats = d(img, mask, features=True)
+            parts["adv"] = -fake_logits.mean()
+            fm = sum(F.l1_loss(a, b) for a, b in zip(fake_feats, real_feats, strict=True))
+            parts["fm"] = fm / len(fake_feats)
+            parts["d"] = loss_d.detach()
+            loss = parts["rec"] + recipe.adv_weight * parts["adv"] + recipe.fm_weight * parts["fm"]
+        else:
+            loss = parts["rec"]
+        opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_g.step()
+        return parts
+
     end = recipe.steps if stop_at is None else min(stop_at, recipe.steps)
-    with (run_dir / "log.jsonl").open("a") as logf:
-        for step in range(start, end):
-            rng = np.random.default_rng([seed, step])
-            # Only draw for `strips` when it is in use, so strips=0 keeps the random stream of earlier runs.
-            if recipe.canvas_side and recipe.strips and rng.random() < recipe.strips:
-                img, mask = sample_strip_batch(border, recipe.batch, rng)
-            elif recipe.canvas_side:
-                img, mask = sample_canvas_batch(canvases, recipe.batch, rng)
-            else:
-                img, mask = sample_batch(cache, recipe, rng)
-            img, mask = img.to(device), mask.to(device)
-            adversarial = step >= recipe.adv_start
-            for group in opt_g.param_groups:
-                group["lr"] = lr_at(step, recipe.steps, recipe.lr)
-            with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
-                pred = g(img, mask)
-            pred = pred.float()
-            comp = img * (1 - mask) + pred * mask
-            parts = {"rec": reconstruction_loss(pred, img, mask, recipe.hole_loss)}
-            if adversarial:
-                # Critic step on the detached composite, then the generator's hinge + feature matching.
-                for group in opt_d.param_groups:
-                    group["lr"] = lr_at(step - recipe.adv_start, recipe.steps - recipe.adv_start, recipe.d_lr)
-                d_real = d(img, mask)
-                d_fake = d(comp.detach(), mask)
-                loss_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
-                opt_d.zero_grad(set_to_none=True)
-                loss_d.backward()
-                opt_d.step()
-                fake_logits, fake_feats = d(comp, mask, features=True)
-                with torch.no_grad():
-                    _, real_feats = d(img, mask, features=True)
-                parts["adv"] = -fake_logits.mean()
-                fm = sum(F.l1_loss(a, b) for a, b in zip(fake_feats, real_feats, strict=True))
-                parts["fm"] = fm / len(fake_feats)
-                parts["d"] = loss_d.detach()
-                loss = parts["rec"] + recipe.adv_weight * parts["adv"] + recipe.fm_weight * parts["fm"]
-            else:
-                loss = parts["rec"]
-            opt_g.zero_grad(set_to_none=True)
-            loss.backward()
-            opt_g.step()
-            for k, v in parts.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach())
-            count += 1
-            done = step + 1
-            if done % 25 == 0 or done == end:
-                rec = {"step": done, **{k: round(v / count, 5) for k, v in sums.items()},
-                       "lr": round(opt_g.param_groups[0]["lr"], 7),
-                       "s_per_step": round((time.time() - t_last) / count, 3)}
-                if done % val_every == 0 or done == recipe.steps:
-                    rec["val_masked_psnr"] = round(validate(g, val), 3)
-                log(json.dumps(rec))
-                logf.write(json.dumps(rec) + "\n")
-                logf.flush()
-                sums, count, t_last = {}, 0, time.time()
-            if done % ckpt_every == 0 or done == end:
-                _save_ckpt(ckpt, done, g, d, opt_g, opt_d, recipe)
+    run.loop(start, end, one_step, validate=lambda: {"val_masked_psnr": validate(g, val)},
+             extra=lambda: {"lr": round(opt_g.param_groups[0]["lr"], 7)})
     return g.eval()
 
 

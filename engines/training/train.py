@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shlex
 import sys
 import time
@@ -23,6 +22,7 @@ from torch import nn
 
 from engines.families import architectures
 from engines.training import degrade
+from engines.training.core import TrainingRun, autocast, lr_at, set_lr
 from engines.training.data import (
     CacheSpec,
     build_crop_cache,
@@ -56,14 +56,6 @@ def make_pair(recipe: Recipe, hr: torch.Tensor, rng: np.random.Generator) -> tup
     if recipe.degradation == "denoise":
         return torch.stack([degrade.degrade_denoise(x, rng) for x in hr]), hr
     raise ValueError(f"unknown degradation {recipe.degradation!r}")
-
-
-def lr_at(step: int, total: int, peak: float, warmup: int = 50, floor: float = 0.01) -> float:
-    """Linear warm-up for `warmup` steps, then cosine from `peak` down to `peak * floor` at `total`."""
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    t = min((step - warmup) / max(total - warmup, 1), 1.0)
-    return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
 def build_model(recipe: Recipe) -> nn.Module:
@@ -129,21 +121,14 @@ def train(recipe: Recipe, data: Path, out_dir: Path, seed: int = 0, holdout: int
 
     Writes `out_dir/<model_id>/last.pt` every `ckpt_every` steps and at the end, and `log.jsonl`.
     """
-    run_dir = out_dir / recipe.model_id
-    run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     # channels_last: oneDNN's NHWC convolutions train ~25 % faster on CPU than NCHW ones.
     model = build_model(recipe).to(device, memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, betas=(0.9, 0.99))
-    start = 0
-    ckpt = run_dir / "last.pt"
-    if resume and ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        start = int(state["step"])
-        log(f"resume: from step {start}")
-    elif init is not None:
+    run = TrainingRun(out_dir / recipe.model_id, seed, {"model": model, "opt": opt}, recipe.steps, log_every=50,
+                      val_every=val_every, ckpt_every=ckpt_every, meta={"recipe": recipe.model_id}, log=log)
+    start = run.resume(device) if resume else 0
+    if start == 0 and init is not None:
         init_from(model, init, log)
 
     # Cache crops a bit larger than the patch so random sub-crops still vary between epochs.
@@ -157,40 +142,23 @@ def train(recipe: Recipe, data: Path, out_dir: Path, seed: int = 0, holdout: int
     val = validation_set(recipe, data, holdout, seed=seed)
     loss_fn = LOSSES[recipe.loss]
     model.train()
-    running, t_last = 0.0, time.time()
-    logf = (run_dir / "log.jsonl").open("a")
-    end = recipe.steps if stop_at is None else min(stop_at, recipe.steps)
-    for step in range(start, end):
-        rng = np.random.default_rng([seed, step])
+
+    def one_step(step: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         hr = sample_patches(cache, recipe.batch, recipe.patch, rng)
         inp, tgt = make_pair(recipe, hr, rng)
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, recipe.steps, recipe.lr)
+        set_lr(opt, lr_at(step, recipe.steps, recipe.lr))
         inp = inp.to(device).contiguous(memory_format=torch.channels_last)
-        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
+        with autocast(device, bf16):
             pred = model(inp)
         loss = loss_fn(pred.float(), tgt.to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        running += loss.item()
-        done = step + 1
-        if done % 50 == 0 or done == recipe.steps:
-            n = 50 if done % 50 == 0 else done % 50
-            rec = {"step": done, "loss": running / n, "lr": opt.param_groups[0]["lr"],
-                   "s_per_step": (time.time() - t_last) / n}
-            if done % val_every == 0 or done == recipe.steps:
-                rec["val_psnr_y"] = validate(model, val, max(recipe.scale, 1))
-            log(json.dumps(rec))
-            logf.write(json.dumps(rec) + "\n")
-            logf.flush()
-            running, t_last = 0.0, time.time()
-        if done % ckpt_every == 0 or done == end:
-            tmp = ckpt.with_suffix(".tmp")
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": done,
-                        "recipe": recipe.model_id}, tmp)
-            tmp.replace(ckpt)  # atomic: an interrupted save never leaves a broken last.pt
-    logf.close()
+        return {"loss": loss}
+
+    end = recipe.steps if stop_at is None else min(stop_at, recipe.steps)
+    run.loop(start, end, one_step, validate=lambda: {"val_psnr_y": validate(model, val, max(recipe.scale, 1))},
+             extra=lambda: {"lr": opt.param_groups[0]["lr"]})
     return model.eval()
 
 
