@@ -67,7 +67,8 @@ def register_tasks(app: Celery, settings: Settings) -> None:
                     ctx.metrics.redeliveries.labels(outcome="dead_lettered").inc()
                     raise WorkerLost(f"the worker running this upload died {deaths} times; not running it again")
                 ctx.metrics.redeliveries.labels(outcome="resumed").inc()
-                log.warning("%s/%s redelivered after its worker died (%d so far)", record.bucket, record.key, deaths)
+                log.warning("%s/%s redelivered: its worker died or lost the broker (%d time(s) in a row)",
+                            record.bucket, record.key, deaths)
             try:
                 wanted = Request(**(request or {}))
             except TypeError as error:  # a message from a newer or foreign producer
