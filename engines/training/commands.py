@@ -81,7 +81,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
             parser.set_defaults(func=_run_train, train=parser.get_default("train"))
 
     ev = subparsers.add_parser("eval", help="measure PSNR/SSIM of the shipped models beside bicubic")
-    ev.add_argument("task", nargs="?", default="all", choices=["sr", "denoise", "real", "inpaint", "all"])
+    ev.add_argument("task", nargs="?", default="all",
+                    choices=["sr", "denoise", "real", "perceptual", "inpaint", "all"])
     ev.add_argument("--sets", default=None,
                     help="comma-separated sets (Set5,Set14,BSD100 | CBSD68,Kodak24,McMaster | products)")
     ev.add_argument("--scales", default="2,4", help="comma-separated SR scales")
@@ -93,7 +94,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
     ev.add_argument("--work-side", type=int, default=None, help="(inpaint only) working resolution, longest side")
     ev.add_argument("--canvas", type=int, default=None, help="(inpaint only) canvas longest side, default 1024")
-    ev.add_argument("--save-dir", type=Path, default=None, help="(inpaint only) write side-by-side PNGs here")
+    ev.add_argument("--save-dir", type=Path, default=None,
+                    help="(inpaint, perceptual) write side-by-side PNGs here")
+    ev.add_argument("--peer", type=Path, default=None,
+                    help="(perceptual) weights of a model to compare against, e.g. RealESRGAN_x4plus.pth")
     ev.set_defaults(func=_run_eval)
 
 
@@ -129,6 +133,10 @@ def _run_eval(args: argparse.Namespace) -> int:
         from engines.training.inpaint_eval import eval_inpaint_from_args
 
         return eval_inpaint_from_args(args)
+    if args.task == "perceptual":
+        from engines.training.perceptual_eval import eval_perceptual_from_args
+
+        return eval_perceptual_from_args(args)
     from engines.training.evaluate import eval_from_args
 
     return eval_from_args(args)
