@@ -4,6 +4,7 @@ that kills every worker that runs it. Real brokers, workers, ingester and moto; 
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -13,7 +14,8 @@ from tests.faults.stack import FaultStack, Process, photo
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.faults]
 
 SLOW = {"RETOUCH_TARGET_SHORT_SIDE": "3072"}  # a 768 px photo upscaled x4: ~15 s on one core
-LEASE = "5"  # seconds; production's default is 60 (README: recovery bounds)
+# Seconds; production's default is 60 (README: recovery bounds). RETOUCH_FAULT_LEASE_SECONDS=60 measures that.
+LEASE = os.environ.get("RETOUCH_FAULT_LEASE_SECONDS", "5")
 
 
 def start_lines(process: Process, key: str) -> list[str]:
@@ -68,11 +70,12 @@ def test_whole_worker_killed_mid_task(broker, request, make_stack):
     stack.upload(key, photo(2, (768, 768)))
     victim = running_on(stack, key, workers)
     survivor = next(w for w in workers if w is not victim)
-    # The task outlives its lease (5 s) twice over while its worker lives: renewed, never handed to the other
-    time.sleep(12)
+    # With the test's 5 s lease the task outlives it twice over while its worker lives: renewed, never
+    # handed to the other worker
+    time.sleep(max(12.0, float(LEASE) / 4 + 3))
     assert starts(survivor, key) == 0, "a live worker's task was redelivered"
     if broker == "redis":
-        assert victim.sample("retouch_lease_renewals_total", result="renewed") >= 3
+        assert victim.sample("retouch_lease_renewals_total", result="renewed") >= 1
     killed = time.monotonic()
     victim.kill_whole()
     recovery = stack.wait_for(lambda: starts(survivor, key) == 1, 150, "the survivor to take the task over")
