@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 
 BUCKET = "listings"
@@ -69,7 +70,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from worker.ingest.sqs import SqsIngester
     from worker.metrics import serve_metrics
     from worker.samples import sample_uploads
-    from worker.settings import load_settings
+    from worker.settings import load_settings, variable
 
     started = time.monotonic()
     for name, value in CREDENTIALS.items():
@@ -78,17 +79,19 @@ def run_demo(args: argparse.Namespace) -> int:
     server, endpoint = start_object_store()
     queue_url = wire_bucket(endpoint, BUCKET, QUEUE)
     worker_metrics, ingest_metrics = free_port(), free_port()
-    os.environ["RETOUCH_S3_ENDPOINT_URL"] = endpoint
-    if not os.environ.get("RETOUCH_BROKER_URL"):
-        os.environ["RETOUCH_BROKER_URL"] = f"sqla+sqlite:///{scratch / 'broker.sqlite'}"
+    # The demo's own storage, and its own embedded broker unless the user named one; the worker child gets
+    # the same settings through its environment.
+    settings = load_settings()
+    broker_url = settings.broker.broker_url or f"sqla+sqlite:///{scratch / 'broker.sqlite'}"
+    settings = replace(settings, storage=settings.storage.model_copy(update={"s3_endpoint_url": endpoint}),
+                       broker=settings.broker.model_copy(update={"broker_url": broker_url}))
     print(f"object store (moto S3+SQS): {endpoint}  bucket {BUCKET}, queue {QUEUE}")
-    print(f"broker: {os.environ['RETOUCH_BROKER_URL']}")
+    print(f"broker: {broker_url}")
 
-    worker_env = dict(os.environ, RETOUCH_METRICS_PORT=str(worker_metrics),
-                      PROMETHEUS_MULTIPROC_DIR=str(scratch / "metrics"))
+    worker_env = {**os.environ, variable("s3_endpoint_url"): endpoint, variable("broker_url"): broker_url,
+                  variable("metrics_port"): str(worker_metrics), "PROMETHEUS_MULTIPROC_DIR": str(scratch / "metrics")}
     worker = subprocess.Popen([sys.executable, "-m", "worker.cli", "worker", "--loglevel", "WARNING"],
                               env=worker_env, stdout=open(scratch / "worker.log", "wb"), stderr=subprocess.STDOUT)
-    settings = load_settings()
     app = create_app(settings)
     serve_metrics(ingest_metrics, "127.0.0.1", role="ingester")
     ingester = SqsIngester(Enqueuer(app, settings, source="sqs"), queue_url, endpoint_url=endpoint, wait_seconds=1)

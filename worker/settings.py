@@ -197,6 +197,13 @@ AREAS = {
 }
 
 
+def variable(field: str) -> str:
+    """The environment variable of a settings field, for handing settings to a child process."""
+    if not any(field in area.model_fields for area in AREAS.values()):
+        raise KeyError(f"no settings field {field!r}")
+    return f"RETOUCH_{field.upper()}"
+
+
 def load_settings() -> Settings:
     """Read every area from the environment; raise one SettingsError naming every bad variable."""
     built: dict[str, BaseSettings] = {}
