@@ -20,7 +20,7 @@ from worker.events import ObjectCreated
 from worker.metrics import Metrics, get_metrics
 from worker.pipeline import Job, Request, object_steps, run_steps
 from worker.pipeline.enhance import EngineLike
-from worker.pipeline.objects import META_PIPELINE, META_SOURCE_ETAG, OutputLocation, write_once, written_for
+from worker.pipeline.objects import META_PIPELINE, META_SOURCE_ETAG, OutputLocation, is_finished, write_once
 from worker.settings import Settings, load_settings
 from worker.storage import ObjectStore, S3ObjectStore
 
@@ -117,9 +117,8 @@ def _log_progress(record: ObjectCreated):
 
 
 def upload_is_finished(record: ObjectCreated, ctx: WorkerContext) -> bool:
-    """Whether this upload version's manifest (written after its image) is already there."""
-    where = OutputLocation(record, ctx.settings.storage)
-    return record.etag is not None and written_for(ctx.store.head(where.bucket, where.manifest_key), record.etag)
+    """Whether this upload version already has its output and manifest (the `dedupe` step's test)."""
+    return is_finished(ctx.store, record, OutputLocation(record, ctx.settings.storage))
 
 
 def write_failure_record(store: ObjectStore, record: ObjectCreated, ctx: WorkerContext, error: RetouchError,

@@ -67,9 +67,14 @@ def written_for(info: ObjectInfo | None, source_etag: str | None) -> bool:
     )
 
 
+def is_finished(store: ObjectStore, record: ObjectCreated, where: OutputLocation) -> bool:
+    """Whether this upload version's manifest, written after its image, is already there."""
+    return bool(record.etag) and written_for(store.head(where.bucket, where.manifest_key), record.etag)
+
+
 def dedupe_step(store: ObjectStore, record: ObjectCreated, where: OutputLocation) -> Step:
     def run(job: Job) -> None:
-        if record.etag and written_for(store.head(where.bucket, where.manifest_key), record.etag):
+        if is_finished(store, record, where):
             job.done = True
             job.outputs["skipped"] = "already enhanced (manifest records this source eTag)"
 
@@ -118,25 +123,26 @@ def build_manifest(job: Job, record: ObjectCreated, where: OutputLocation, key: 
 
 
 def write_once(store: ObjectStore, bucket: str, key: str, data: bytes, *, content_type: str,
-               metadata: dict[str, str], source_etag: str | None) -> tuple[str, bool]:
+               metadata: dict[str, str], source_etag: str | None) -> tuple[str, ObjectInfo | None]:
     """Write `key` for this job exactly once, however often delivered and whatever the network dropped.
 
-    Returns (eTag, written_now). An object already there for the same source eTag and pipeline version is
-    this job's own, from an earlier delivery or from a retry whose first response was lost (the retry then
-    gets 412 from `If-None-Match` / `If-Match`): it is kept, not written again. Anything else there (an
-    older source version's output) is replaced only if unchanged since we looked.
+    Returns (eTag, the object kept instead of writing, or None when written now). An object already there
+    for the same source eTag and pipeline version is this job's own, from an earlier delivery or from a
+    retry whose first response was lost (the retry then gets 412 from `If-None-Match` / `If-Match`): it is
+    kept, not written again. Anything else there (an older source version's output) is replaced only if
+    unchanged since we looked.
     """
     existing = store.head(bucket, key)
     if written_for(existing, source_etag):
-        return existing.etag, False
+        return existing.etag, existing
     try:
         etag = store.put(bucket, key, data, content_type=content_type, metadata=metadata,
                          if_none_match=existing is None, if_match=existing.etag if existing else None)
-        return etag, True
+        return etag, None
     except WriteConflict:
         winner = store.head(bucket, key)
         if written_for(winner, source_etag):
-            return winner.etag, False
+            return winner.etag, winner
         raise RetryableError(f"{key} changed while writing", reason="write_conflict") from None
 
 
@@ -153,18 +159,17 @@ def put_step(store: ObjectStore, record: ObjectCreated, where: OutputLocation) -
             META_ENGINES: _ascii(",".join(run.engine for run in job.engine_runs) or "none"),
             META_SOURCE_VERSION: _ascii(record.version_id or ""),
         }
-        etag, image_written = write_once(store, where.bucket, key, job.encoded, content_type=job.content_type,
-                                         metadata=metadata, source_etag=job.source_etag)
+        etag, kept_image = write_once(store, where.bucket, key, job.encoded, content_type=job.content_type,
+                                      metadata=metadata, source_etag=job.source_etag)
         job.outputs.update(bucket=where.bucket, key=key, etag=etag, written_at=time.time())
         manifest = build_manifest(job, record, where, key, etag)
-        if not image_written:
+        if kept_image is not None:
             # The stored image is an earlier delivery's: describe those bytes, not this run's re-encode.
-            stored = store.head(where.bucket, key)
-            manifest["output"]["bytes"] = stored.size if stored else manifest["output"]["bytes"]
-        _, manifest_written = write_once(store, where.bucket, where.manifest_key,
-                                         json.dumps(manifest, indent=2).encode(), content_type="application/json",
-                                         metadata=identity, source_etag=job.source_etag)
-        if not image_written and not manifest_written:
+            manifest["output"]["bytes"] = kept_image.size
+        _, kept_manifest = write_once(store, where.bucket, where.manifest_key,
+                                      json.dumps(manifest, indent=2).encode(), content_type="application/json",
+                                      metadata=identity, source_etag=job.source_etag)
+        if kept_image is not None and kept_manifest is not None:
             job.done = True  # another delivery finished the whole job first
             job.outputs["skipped"] = "a concurrent delivery wrote this output and its manifest"
             return
