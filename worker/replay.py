@@ -81,9 +81,10 @@ def replay_dead_letter_queue(app: Celery, settings: Settings, *, reasons: Iterab
                 _, kwargs, _ = message.decode()
                 event, reason = kwargs["event"], kwargs.get("reason", "unknown")
                 label = f"{event['bucket']}/{event['key']} ({reason})"
-                if dry_run or not _wanted(reason, reasons):
+                wanted = _wanted(reason, reasons)
+                if dry_run or not wanted:
                     left_for_later.append(message)  # requeued below, after the loop, so it is not read twice
-                    (summary.enqueued if dry_run and _wanted(reason, reasons) else summary.skipped).append(label)
+                    (summary.enqueued if wanted else summary.skipped).append(label)
                     continue
                 _enqueue(app, settings, event)
                 message.ack()

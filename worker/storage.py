@@ -153,8 +153,11 @@ Per-call retries are botocore's standard mode with a retry budget that refills o
         return str(response.get("ETag", "")).strip('"')
 
     def delete(self, bucket: str, key: str) -> None:
-        with self._mapped_errors(bucket, key, not_found_ok=True):
-            self._client.delete_object(Bucket=bucket, Key=key)
+        try:
+            with self._mapped_errors(bucket, key, not_found_ok=True):
+                self._client.delete_object(Bucket=bucket, Key=key)
+        except _NotFound:  # S3 answers 204 for a missing key; some compatible stores answer 404
+            pass
 
     def list_keys(self, bucket: str, prefix: str) -> Iterator[str]:
         with self._mapped_errors(bucket, prefix):
