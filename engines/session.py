@@ -43,7 +43,7 @@ def _cuda_available() -> bool:
 
 
 def _make_backend(name: str, model: LoadedModel, device: str, precision: str, cache_dir: Path,
-                  max_batch: int) -> Backend:
+                  max_batch: int, s3_endpoint_url: str | None = None) -> Backend:
     if name == "torch":
         from engines.backends.torch_backend import TorchBackend
 
@@ -55,7 +55,8 @@ def _make_backend(name: str, model: LoadedModel, device: str, precision: str, ca
     if name == "tensorrt":
         from engines.backends.tensorrt_backend import TensorRTBackend
 
-        return TensorRTBackend(model, device, cache_dir, precision, max_batch=max_batch)
+        return TensorRTBackend(model, device, cache_dir, precision, max_batch=max_batch,
+                               s3_endpoint_url=s3_endpoint_url)
     raise BackendUnavailable(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
 
 
@@ -79,7 +80,7 @@ class Engine:
 
     def __init__(self, model: LoadedModel, *, backend: str = "auto", device: str | None = None,
                  precision: str | None = None, cache_dir: Path | None = None, max_batch: int = 4,
-                 warm_up: bool = True) -> None:
+                 warm_up: bool = True, s3_endpoint_url: str | None = None) -> None:
         if backend not in BACKENDS:
             raise BackendUnavailable(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         self.model = model
@@ -94,7 +95,8 @@ class Engine:
         self._backend: Backend | None = None
         for name in _candidates(backend, self.device):
             try:
-                candidate = _make_backend(name, model, self.device, self.precision, cache_dir, self.max_batch)
+                candidate = _make_backend(name, model, self.device, self.precision, cache_dir, self.max_batch,
+                                          s3_endpoint_url)
                 candidate.load()
             except BackendUnavailable as exc:
                 failures.append(f"{name}: {exc}")
@@ -362,4 +364,4 @@ def open_engine(model: str, *, backend: str = "auto", device: str | None = None,
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     loaded = load_model(model, registry=registry, sha256=sha256, cache_dir=cache_dir, s3_endpoint_url=s3_endpoint_url)
     return Engine(loaded, backend=backend, device=device, precision=precision, cache_dir=cache_dir,
-                  max_batch=max_batch)
+                  max_batch=max_batch, s3_endpoint_url=s3_endpoint_url)

@@ -40,7 +40,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 # Where serialized engines are shared between machines, e.g. s3://models-cache/retouch/trt (optional).
-S3_CACHE_ENV = "RETOUCH_TRT_CACHE_S3"  # declared in engines.settings (trt_cache_s3); named here for messages
 _WORKSPACE_BYTES = 4 << 30
 
 
@@ -126,7 +125,7 @@ class TensorRTBackend(Backend):
     name = "tensorrt"
 
     def __init__(self, model: LoadedModel, device: str, cache_dir: Path, precision: str = "fp16",
-                 max_batch: int = 4) -> None:
+                 max_batch: int = 4, s3_endpoint_url: str | None = None) -> None:
         if precision not in model.spec.precisions:
             precision = "fp32"  # fp16 is the default ask; a spec that forbids it gets fp32, said in the key
         super().__init__(model, device, precision)
@@ -135,6 +134,7 @@ class TensorRTBackend(Backend):
         if not tensorrt_available():
             raise BackendUnavailable("tensorrt backend: the tensorrt package or CUDA is not available here")
         self._cache_dir = Path(cache_dir)
+        self._s3_endpoint_url = s3_endpoint_url  # the shared engine cache (RETOUCH_TRT_CACHE_S3) lives there
         self.profile = profile_for(model.spec, max_batch=max_batch)
         self._engine = None
         self._context = None
@@ -192,7 +192,7 @@ class TensorRTBackend(Backend):
             self.cache_lookups["tensorrt"] = "hit"
             return local.read_bytes()
         s3_uri = engine_settings().trt_cache_s3
-        if s3_uri and _s3_download(s3_uri, name, local):
+        if s3_uri and _s3_download(s3_uri, name, local, self._s3_endpoint_url):
             self.cache_lookups["tensorrt"] = "hit"
             return local.read_bytes()
         self.cache_lookups["tensorrt"] = "miss"
@@ -202,7 +202,7 @@ class TensorRTBackend(Backend):
         data = self._build(onnx_path, timing)
         _atomic_write(local, data)
         if s3_uri:
-            _s3_upload(s3_uri, name, local)
+            _s3_upload(s3_uri, name, local, self._s3_endpoint_url)
         return data
 
     # -- lifecycle -------------------------------------------------------------------------------------
@@ -258,7 +258,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _s3_download(uri: str, name: str, local: Path) -> bool:
+def _s3_download(uri: str, name: str, local: Path, endpoint_url: str | None) -> bool:
     from botocore.exceptions import ClientError
 
     from engines.weights_io import s3_client
@@ -268,7 +268,7 @@ def _s3_download(uri: str, name: str, local: Path) -> bool:
     local.parent.mkdir(parents=True, exist_ok=True)
     tmp = local.with_suffix(".download")
     try:
-        s3_client().download_file(bucket, key, str(tmp))
+        s3_client(endpoint_url).download_file(bucket, key, str(tmp))
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
             return False
@@ -278,8 +278,8 @@ def _s3_download(uri: str, name: str, local: Path) -> bool:
     return True
 
 
-def _s3_upload(uri: str, name: str, local: Path) -> None:
+def _s3_upload(uri: str, name: str, local: Path, endpoint_url: str | None) -> None:
     from engines.weights_io import s3_client
 
     bucket, prefix = _split_s3(uri)
-    s3_client().upload_file(str(local), bucket, f"{prefix}/{name}" if prefix else name)
+    s3_client(endpoint_url).upload_file(str(local), bucket, f"{prefix}/{name}" if prefix else name)

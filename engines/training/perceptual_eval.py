@@ -145,7 +145,8 @@ def evaluate(data_dir: Path, weights_dir: Path, scales: list[int], peer: Path | 
 
 
 def format_table(rows: list[PerceptualRow]) -> str:
-    head = f"{'degradation':<11} {'scale':<5} {'method':<30} {'PSNR':>6} {'GMSD':>7} {'sharp':>6} {'imgs':>4} {'sec':>6}"
+    head = (f"{'degradation':<11} {'scale':<5} {'method':<30} {'PSNR':>6} {'GMSD':>7} {'sharp':>6} {'imgs':>4} "
+            f"{'sec':>6}")
     lines = [head, "-" * len(head)]
     lines += [f"{r.degradation:<11} {r.setting:<5} {r.method:<30} {r.psnr:6.2f} {r.gmsd:7.4f} {r.sharpness:6.2f} "
               f"{r.images:>4} {r.seconds:6.1f}" for r in rows]
