@@ -58,6 +58,8 @@ def test_prometheus_sees_real_tasks_events_and_stage_latency(tmp_path, monkeypat
 
             assert prometheus.value('sum(retouch_tasks_total{outcome!="succeeded"})') in (None, 0.0)
             enqueued = 'sum(retouch_events_total{job="retouch-ingester", source="sqs", outcome="enqueued"})'
+            # The two processes are scraped independently: the worker's count can arrive a scrape earlier.
+            wait_for(lambda: prometheus.value(enqueued) == 2, 30, "two enqueued events in Prometheus", processes)
             assert prometheus.value(enqueued) == 2
             assert prometheus.value('max(retouch_source_queue_messages{job="retouch-ingester"})') is not None
             p50 = wait_for(lambda: prometheus.value(STAGE_P50), 30, "a stage latency p50", processes)
