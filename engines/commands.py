@@ -37,6 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     bench.add_argument("--random-init", action="store_true",
                        help="use randomly initialised built-in networks when their weights are not shipped "
                             "(speed and memory do not depend on the weight values)")
+    bench.add_argument("--precisions", default="auto",
+                       help="comma-separated: auto (the device's choice), fp32, bf16, fp16 (default: auto)")
     bench.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     bench.add_argument("--cache-dir", type=Path, default=None, help="ONNX/TensorRT cache (default: RETOUCH_CACHE_DIR)")
     bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -125,6 +127,9 @@ class BenchResult:
     peak_mib: float
     memory_kind: str  # "rss_delta" on CPU, "cuda_max_allocated" on CUDA
     weights: str  # "shipped" or "random"
+    output_megapixels_per_s: float = 0.0
+    gflops: float = 0.0  # counted convolution/matmul FLOPs per second (engines.roofline)
+    percent_of_peak: float = 0.0  # of the measured GEMM peak of the precision that ran
 
 
 def _rss_bytes() -> int:
@@ -240,11 +245,14 @@ def _load_for_bench(model: str, random_init: bool, cache_dir: Path | None) -> tu
 
 def run_bench(engines: Sequence[str], backends: Sequence[str], sizes: Sequence[int], *, repeat: int = 3,
               random_init: bool = False, device: str | None = None, cache_dir: Path | None = None,
+              precisions: Sequence[str] = ("auto",), peaks: dict[str, float] | None = None,
               log: Callable[[str], None] = lambda _m: None) -> list[BenchResult | dict[str, str]]:
-    """Benchmark each engine x backend x size; failures are returned as {"engine", "backend", "error"} rows."""
+    """Benchmark each engine x backend x precision x size; failures are returned as {"engine", "backend",
+    "error"} rows. `peaks` ({precision: GFLOP/s}, `engines.roofline.machine_peaks`) turns rates into shares."""
     import numpy as np
 
     from engines.errors import EngineError
+    from engines.roofline import flops_per_input_pixel
     from engines.session import Engine
 
     results: list[BenchResult | dict[str, str]] = []
@@ -255,19 +263,32 @@ def run_bench(engines: Sequence[str], backends: Sequence[str], sizes: Sequence[i
         except EngineError as exc:
             results.append({"engine": model, "backend": "-", "error": f"{exc.reason}: {exc}"})
             continue
+        side = max(64 // loaded.spec.size_multiple * loaded.spec.size_multiple, loaded.spec.min_size)
+        flops_per_pixel = flops_per_input_pixel(loaded.module, loaded.spec.in_channels, side, loaded.takes_mask)
+        seen: set[tuple[str, str]] = set()
         for backend in backends:
-            try:
-                engine = Engine(loaded, backend=backend, device=device, cache_dir=cache_dir)
-            except EngineError as exc:
-                results.append({"engine": model, "backend": backend, "error": f"{exc.reason}: {exc}"})
-                continue
-            with engine:
-                for size in sizes:
-                    log(f"bench {model} {backend} {size}x{size}")
-                    image = rng.random((size, size, 3), dtype=np.float32)
-                    seconds, peak, kind = _measure(engine, image, repeat)
-                    results.append(BenchResult(model, engine.backend_name, engine.device, engine.precision, size,
-                                               seconds, size * size / 1e6 / seconds, peak, kind, weights))
+            for precision in precisions:
+                try:
+                    engine = Engine(loaded, backend=backend, device=device, cache_dir=cache_dir,
+                                    precision=precision)
+                except EngineError as exc:
+                    results.append({"engine": model, "backend": backend, "error": f"{exc.reason}: {exc}"})
+                    continue
+                if (engine.backend_name, engine.precision) in seen:  # e.g. ONNX Runtime asked for bf16 runs fp32
+                    engine.close()
+                    continue
+                seen.add((engine.backend_name, engine.precision))
+                with engine:
+                    for size in sizes:
+                        log(f"bench {model} {backend} {engine.precision} {size}x{size}")
+                        image = rng.random((size, size, 3), dtype=np.float32)
+                        seconds, peak, kind = _measure(engine, image, repeat)
+                        gflops = flops_per_pixel * size * size / seconds / 1e9
+                        share = 100 * gflops / peaks[engine.precision] if peaks and engine.precision in peaks else 0.0
+                        results.append(BenchResult(
+                            model, engine.backend_name, engine.device, engine.precision, size, seconds,
+                            size * size / 1e6 / seconds, peak, kind, weights,
+                            size * size * loaded.spec.scale**2 / 1e6 / seconds, gflops, share))
     return results
 
 
@@ -279,23 +300,36 @@ def _bench(args: argparse.Namespace) -> int:
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     engines = [e.strip() for e in args.engines.split(",")] if args.engines else [s.id for s in builtin_registry()]
     backends = [b.strip() for b in args.backends.split(",")] if args.backends else _available_backends()
+    precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
+    import torch
+
+    from engines.roofline import machine_peaks
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    peaks = machine_peaks(device)
+    print("machine peaks (GEMM 2048^3, "
+          f"{torch.get_num_threads()} threads): " + ", ".join(f"{p} {v:.0f} GFLOP/s" for p, v in peaks.items()),
+          file=sys.stderr)
     results = run_bench(engines, backends, sizes, repeat=max(1, args.repeat), random_init=args.random_init,
-                        device=args.device, cache_dir=args.cache_dir,
+                        device=args.device, cache_dir=args.cache_dir, precisions=precisions, peaks=peaks,
                         log=lambda m: print(m, file=sys.stderr, flush=True))
     measured = [r for r in results if isinstance(r, BenchResult)]
     errors = [r for r in results if isinstance(r, dict)]
     if args.json:
-        print(json.dumps({"results": [asdict(r) for r in measured], "errors": errors}, indent=2))
+        print(json.dumps({"peaks_gflops": peaks, "results": [asdict(r) for r in measured], "errors": errors},
+                         indent=2))
         return 0 if measured else 1
-    torch_speed = {(r.engine, r.size): r.megapixels_per_s for r in measured if r.backend == "torch"}
+    torch_speed = {(r.engine, r.size): r.megapixels_per_s for r in measured
+                   if r.backend == "torch" and r.precision == "fp32"}
     rows = []
     for r in measured:
         ref = torch_speed.get((r.engine, r.size))
         ratio = f"{r.megapixels_per_s / ref:.2f}" if ref else "-"
         rows.append([r.engine, r.backend, r.device, r.precision, f"{r.size}x{r.size}", f"{r.seconds * 1000:.0f}",
-                     f"{r.megapixels_per_s:.3f}", ratio, f"{r.peak_mib:.0f} ({r.memory_kind})", r.weights])
-    print(_table(["engine", "backend", "device", "precision", "input", "ms", "in MP/s", "vs torch", "peak MiB",
-                  "weights"], rows))
+                     f"{r.megapixels_per_s:.3f}", f"{r.output_megapixels_per_s:.3f}", f"{r.gflops:.0f}",
+                     f"{r.percent_of_peak:.0f} %", ratio, f"{r.peak_mib:.0f} ({r.memory_kind})", r.weights])
+    print(_table(["engine", "backend", "device", "precision", "input", "ms", "in MP/s", "out MP/s", "GFLOP/s",
+                  "of peak", "vs torch fp32", "peak MiB", "weights"], rows))
     for e in errors:
         print(f"skipped {e['engine']} on {e['backend']}: {e['error']}")
     return 0 if measured else 1

@@ -20,6 +20,7 @@ import numpy as np
 from engines.backends.base import Backend
 from engines.errors import BackendUnavailable, DeviceOutOfMemory, InvalidInput, UnknownEngine, WeightsError
 from engines.loaded import LoadedModel
+from engines.precision import choose_precision
 from engines.registry import Registry, builtin_registry
 from engines.spec import ModelSpec, Task
 from engines.tiling import TilePlan, blend_tiles, extract_tiles, min_tile_size, pad_image, plan_tiles
@@ -60,14 +61,17 @@ def _make_backend(name: str, model: LoadedModel, device: str, precision: str, ca
     raise BackendUnavailable(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
 
 
-def _candidates(backend: str, device: str) -> list[str]:
+def _candidates(backend: str, device: str, precision: str) -> list[str]:
     if backend != "auto":
         return [backend]
     if device.startswith("cuda"):
         from engines.backends.tensorrt_backend import tensorrt_available
 
         return (["tensorrt"] if tensorrt_available() else []) + ["torch"]
-    # ONNX Runtime first on CPU (see `retouch bench` for the measured ratio); torch if the export fails.
+    if precision == "bf16":
+        # ONNX Runtime's CPU provider has no bf16 convolutions; torch's oneDNN runs them on AMX.
+        return ["torch", "onnxruntime"]
+    # ONNX Runtime first on CPU in fp32 (see `retouch bench` for the measured ratio); torch if the export fails.
     return ["onnxruntime", "torch"]
 
 
@@ -87,13 +91,17 @@ class Engine:
         self.spec: ModelSpec = model.spec
         self.device = device or ("cuda" if _cuda_available() else "cpu")
         on_cuda = self.device.startswith("cuda")
-        # Half precision only on CUDA and only where the spec says the model tolerates it.
-        self.precision = precision or ("fp16" if on_cuda and self.spec.supports_half else "fp32")
+        if precision is None:
+            from engines.settings import engine_settings
+
+            precision = engine_settings().precision
+        self.precision, why = choose_precision(precision, self.device, tuple(self.spec.precisions))
+        log.info("engine %s: precision %s (%s)", self.spec.id, self.precision, why)
         self.max_batch = max(1, max_batch)
         cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         failures: list[str] = []
         self._backend: Backend | None = None
-        for name in _candidates(backend, self.device):
+        for name in _candidates(backend, self.device, self.precision):
             try:
                 candidate = _make_backend(name, model, self.device, self.precision, cache_dir, self.max_batch,
                                           s3_endpoint_url)

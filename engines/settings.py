@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,6 +26,9 @@ class EngineSettings(BaseSettings):
         default=0, ge=0, description="ONNX Runtime intra-op threads per engine; 0: one per core.")
     trt_cache_s3: str | None = Field(
         default=None, description="s3://bucket/prefix where built TensorRT engines are shared between workers.")
+    precision: Literal["auto", "fp32", "fp16", "bf16"] = Field(
+        default="auto", description="Engine precision: auto picks bf16 on CPUs with AMX-BF16/AVX512-BF16, fp16 "
+        "on CUDA, fp32 elsewhere (`engines/precision.py`).")
     eval_data: Path | None = Field(
         default=None, description="Folder of the training and evaluation sets for `retouch train` / `eval`.")
 

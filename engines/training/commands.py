@@ -10,6 +10,8 @@ import importlib
 import sys
 from pathlib import Path
 
+from engines.precision import cpu_has_native_bf16  # noqa: F401  (the trainer warns with it; tests patch it here)
+
 DATA_HELP = "data folder holding products/, sr-bench/, denoise-bench/ (env RETOUCH_EVAL_DATA)"
 
 
@@ -98,20 +100,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                     help="(inpaint, perceptual) write side-by-side PNGs here")
     ev.add_argument("--peer", type=Path, default=None,
                     help="(perceptual) weights of a model to compare against, e.g. RealESRGAN_x4plus.pth")
+    ev.add_argument("--real-lr", type=Path, default=None,
+                    help="(perceptual, with --save-dir) also write side-by-sides of these real photos (no truth)")
     ev.set_defaults(func=_run_eval)
-
-
-def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool | None:
-    """True when the CPU computes bfloat16 natively (AVX512-BF16 or AMX-BF16), None when unknown (not Linux).
-
-    Without it oneDNN emulates bf16 and `--bf16` makes a step several times slower instead of ~2x faster
-    (measured: 2.2 vs 0.64 s per denoiser step on an AVX512 Xeon without AVX512-BF16).
-    """
-    try:
-        flags = cpuinfo.read_text()
-    except OSError:
-        return None
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def _run_train(args: argparse.Namespace) -> int:

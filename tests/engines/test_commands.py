@@ -65,3 +65,27 @@ def test_bench_gives_inpainting_engines_a_mask(capsys: pytest.CaptureFixture[str
     assert args.func(args) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["errors"] == [] and report["results"][0]["megapixels_per_s"] > 0
+
+
+def test_bench_reports_each_precision_against_the_machines_own_peak(capsys: pytest.CaptureFixture[str],
+                                                                     tmp_path) -> None:  # noqa: ANN001
+    args = _parse(["bench", "--sizes", "48", "--engines", "retouch-sr-x4-bicubic", "--backends", "torch",
+                   "--precisions", "fp32,bf16", "--repeat", "1", "--json", "--cache-dir", str(tmp_path)])
+    assert args.func(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["peaks_gflops"]) == {"fp32", "bf16"} and all(v > 0 for v in report["peaks_gflops"].values())
+    by_precision = {r["precision"]: r for r in report["results"]}
+    assert set(by_precision) == {"fp32", "bf16"}
+    for r in by_precision.values():
+        # Output pixels are the input's times scale squared; the FLOP rate is a share of that precision's peak.
+        assert r["output_megapixels_per_s"] == pytest.approx(16 * r["megapixels_per_s"])
+        assert r["gflops"] > 0 and 0 < r["percent_of_peak"] == pytest.approx(
+            100 * r["gflops"] / report["peaks_gflops"][r["precision"]])
+
+
+def test_counted_flops_match_the_networks_own_arithmetic() -> None:
+    from engines.families.plain_sr.network import PlainSR, macs_per_output_pixel
+    from engines.roofline import flops_per_input_pixel
+
+    counted = flops_per_input_pixel(PlainSR(4, features=16, blocks=2), 3, side=32)
+    assert counted == pytest.approx(2 * 16 * macs_per_output_pixel(4, 16, 2))

@@ -19,6 +19,7 @@ class NearestEngine:
 
     backend_name = "fake"
     device = "cpu"
+    precision = "fp32"
 
     def __init__(self, model: str) -> None:
         scale = 4 if "x4" in model else 2 if "x2" in model else 1

@@ -23,6 +23,7 @@ class EngineLike(Protocol):
     spec: object
     backend_name: str
     device: str
+    precision: str
 
     def process(self, image: np.ndarray, progress: Callable[[int, int], None] | None = None) -> np.ndarray: ...
 
@@ -96,6 +97,7 @@ def apply_engines(job: Job, provider: EngineProvider, progress: Progress | None 
                 device=engine.device,
                 seconds=time.perf_counter() - started,
                 tiles=tiles[0],
+                precision=engine.precision,
             )
         )
     rgb = np.clip(pixels[..., :3], 0.0, 1.0)

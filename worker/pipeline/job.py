@@ -105,6 +105,7 @@ class EngineRun:
     device: str
     seconds: float
     tiles: int
+    precision: str = "fp32"  # what the backend really ran (engines/precision.py decides it)
 
 
 @dataclass
