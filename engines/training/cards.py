@@ -14,7 +14,8 @@ from torch import nn
 
 from engines.pins import pin
 from engines.training.evaluate import Row, eval_denoise, eval_real, eval_sr, format_table
-from engines.training.model_io import load_model, read_metadata, sha256_file
+from engines.training.model_io import read_metadata, sha256_file
+from engines.weights_io import load_network
 
 LOSS_NAMES = {"l1": "L1", "charbonnier": "Charbonnier", "l2": "squared error (L2)"}
 DEGRADATION_TEXT = {
@@ -92,7 +93,7 @@ def write_card(weights_dir: Path, model_id: str, rows: list[Row], notes: str = "
     """Write `<weights_dir>/<model_id>.md` from the file's metadata and `rows`."""
     wpath = weights_dir / f"{model_id}.safetensors"
     meta = read_metadata(wpath)
-    model, _ = load_model(wpath)
+    model, _ = load_network(wpath)
     params = sum(p.numel() for p in model.parameters())
     arch_params = json.loads(meta["arch_params"])
     scale = int(arch_params.get("scale", 1))

@@ -9,7 +9,7 @@
   noise sigma <= 10, JPEG 60-90, seeded per image); Y-channel PSNR/SSIM against bicubic upscaling of the
   same degraded input.
 
-Models run with plain torch on CPU through `model_io.load_model` (safetensors -> architecture).
+Models run with plain torch on CPU through `weights_io.load_network` (safetensors -> architecture).
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from torch import nn
 from engines.tiling import pad_to_size_rule
 from engines.training.data import list_images, load_rgb, resolve, split_holdout
 from engines.training.degrade import degrade_real_eval, imresize
-from engines.training.model_io import load_model
 from engines.training.quality import psnr, ssim
+from engines.weights_io import load_network
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 SR_SETS = ("Set5", "Set14", "BSD100")
@@ -116,7 +116,7 @@ def eval_sr(data_dir: Path, weights_dir: Path, sets: Iterable[str], scales: Iter
     rows: list[Row] = []
     for scale in scales:
         wpath = _weights(weights_dir, f"retouch-sr-x{scale}-bicubic")
-        model = load_model(wpath)[0] if wpath else None
+        model = load_network(wpath)[0] if wpath else None
         for name in sets:
             root = _require(data_dir / "sr-bench" / name)
             hr_files = list_images(root / f"HR_x{scale}")[:limit]
@@ -140,7 +140,7 @@ def eval_denoise(data_dir: Path, weights_dir: Path, sets: Iterable[str], sigmas:
     wpath = _weights(weights_dir, "retouch-denoise")
     model, multiple = (None, 1)
     if wpath:
-        model = load_model(wpath)[0]
+        model = load_network(wpath)[0]
         multiple = int(getattr(model, "size_multiple", 1))
     for name in sets:
         files = list_images(_require(data_dir / "denoise-bench" / name))[:limit]
@@ -191,7 +191,7 @@ def eval_real(data_dir: Path, weights_dir: Path, scales: Iterable[int], limit: i
         for kind in ("real", "bicubic"):
             wpath = _weights(weights_dir, f"retouch-sr-x{scale}-{kind}")
             if wpath:
-                model = load_model(wpath)[0]
+                model = load_network(wpath)[0]
                 p, s, n, t = _measure(pairs, lambda x, m=model: run_model(m, x), scale, True)
                 rows.append(Row("real", "products-heldout", setting, f"retouch-sr-x{scale}-{kind}", p, s, n, t))
     return rows

@@ -12,9 +12,9 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from engines.weights_io import load_network, sha256_file
+from engines.weights_io import sha256_file
 
-__all__ = ["load_model", "read_metadata", "save_weights", "sha256_file"]
+__all__ = ["read_metadata", "save_weights", "sha256_file"]
 
 
 def save_weights(model: nn.Module, path: Path, metadata: dict[str, str], half: bool = False) -> str:
@@ -33,9 +33,3 @@ def read_metadata(path: Path) -> dict[str, str]:
     """The safetensors header metadata (arch, arch_params, model_id, trained_with, seed, ...)."""
     with safe_open(str(path), framework="pt") as f:
         return dict(f.metadata() or {})
-
-
-def load_model(path: Path, device: str = "cpu") -> tuple[nn.Module, dict[str, str]]:
-    """Rebuild the network named by the file's metadata and load its weights (float32, eval mode)."""
-    net, meta = load_network(Path(path))
-    return net.to(device), meta

@@ -69,8 +69,8 @@ Method = Callable[[torch.Tensor], torch.Tensor]
 
 def peer_method(path: Path, scale: int) -> Method:
     """An operator's model (e.g. Real-ESRGAN x4plus through spandrel), whole image on CPU; x2 from its x4."""
+    from engines.precision import cpu_has_native_bf16
     from engines.session import load_model
-    from engines.training.commands import cpu_has_native_bf16
 
     loaded = load_model(str(path))
     net, native = loaded.module.eval(), loaded.spec.scale
@@ -89,13 +89,13 @@ def peer_method(path: Path, scale: int) -> Method:
 
 def methods_for(scale: int, weights_dir: Path, peer: Path | None) -> dict[str, Method]:
     from engines.registry import builtin_registry
-    from engines.training.model_io import load_model
+    from engines.weights_io import load_network
 
     methods: dict[str, Method] = {"bicubic": lambda lr: imresize(lr, scale).clamp(0, 1)}
     for spec in builtin_registry():
         path = weights_dir / f"{spec.id}.safetensors"
         if spec.task == "super_resolution" and spec.scale == scale and path.exists():
-            model = load_model(path)[0]
+            model = load_network(path)[0]
             methods[spec.id] = lambda lr, m=model: run_model(m, lr)
     if peer is not None:
         methods[f"{peer.stem} (peer)"] = peer_method(peer, scale)
@@ -144,6 +144,30 @@ def evaluate(data_dir: Path, weights_dir: Path, scales: list[int], peer: Path | 
     return rows
 
 
+def real_lr_side_by_sides(folder: Path, scale: int, weights_dir: Path, peer: Path | None, save_dir: Path,
+                          count: int = 6, lr_side: int = 72) -> Path:
+    """Side-by-sides for real low-quality photos that have no truth (e.g. `real-lr/opencart`): the centre
+    `lr_side` LR pixels of the first `count` photos, each method's output left to right, written to
+    `save_dir/real-lr-x<scale>/`. Looked at, not scored: there is nothing to score against."""
+    from PIL import Image
+
+    from engines.training.data import list_images, load_rgb
+
+    out_dir = save_dir / f"real-lr-x{scale}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    methods = methods_for(scale, weights_dir, peer)
+    (out_dir / "columns.txt").write_text(" | ".join(methods) + "\n")
+    for i, f in enumerate(list_images(folder)[:count]):
+        img = load_rgb(f)
+        h, w = img.shape[-2:]
+        side = min(lr_side, h, w)
+        y, x = (h - side) // 2, (w - side) // 2
+        lr = img[:, y : y + side, x : x + side]
+        outputs = [quantize(method(lr)) for method in methods.values()]
+        Image.fromarray(side_by_side(outputs, size=side * scale)).save(out_dir / f"{i:02d}-{f.stem}.png")
+    return out_dir
+
+
 def format_table(rows: list[PerceptualRow]) -> str:
     head = (f"{'degradation':<11} {'scale':<5} {'method':<30} {'PSNR':>6} {'GMSD':>7} {'sharp':>6} {'imgs':>4} "
             f"{'sec':>6}")
@@ -163,4 +187,9 @@ def eval_perceptual_from_args(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps([asdict(r) for r in rows], indent=1) if args.json else format_table(rows))
+    if args.real_lr is not None and args.save_dir is not None:
+        for scale in scales:
+            folder = real_lr_side_by_sides(args.real_lr, scale, Path(args.weights_dir or WEIGHTS_DIR), args.peer,
+                                           args.save_dir)
+            print(f"side-by-sides of {args.real_lr.name}: {folder}", file=sys.stderr)
     return 0

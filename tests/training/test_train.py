@@ -10,9 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from engines.training.model_io import load_model, read_metadata, save_weights
+from engines.training.model_io import read_metadata, save_weights
 from engines.training.recipes import Recipe
 from engines.training.train import lr_at, train
+from engines.weights_io import load_network
 
 
 @pytest.fixture()
@@ -92,7 +93,7 @@ def test_weights_round_trip_with_metadata(tmp_path: Path) -> None:
     meta = {"arch": "CompactSR", "arch_params": json.dumps({"scale": 2, "features": 8, "blocks": 1}),
             "model_id": "t", "trained_with": "retouch train t", "seed": "0"}
     save_weights(model, tmp_path / "t.safetensors", meta)
-    loaded, got = load_model(tmp_path / "t.safetensors")
+    loaded, got = load_network(tmp_path / "t.safetensors")
     assert got["model_id"] == "t" and read_metadata(tmp_path / "t.safetensors")["seed"] == "0"
     x = torch.rand(1, 3, 8, 8)
     assert torch.equal(loaded(x), model.eval()(x))
