@@ -9,13 +9,14 @@ and a line here. Importing this module imports no torch.
 from __future__ import annotations
 
 from engines.errors import WeightsError
-from engines.families import compact_denoiser, compact_inpainter, compact_sr
+from engines.families import compact_denoiser, compact_inpainter, compact_sr, plain_sr
 from engines.families.base import Family
 
 FAMILIES: tuple[Family, ...] = (
     compact_sr.FAMILY,
     compact_denoiser.FAMILY,
     compact_inpainter.FAMILY,
+    plain_sr.FAMILY,
 )
 
 

@@ -87,9 +87,13 @@ class TrainingRun:
         return round(value, self.round_to) if self.round_to is not None else value
 
     def loop(self, start: int, end: int, step: Step, *, validate: Callable[[], Mapping[str, float]] | None = None,
-             extra: Callable[[], Mapping[str, float]] | None = None) -> None:
+             extra: Callable[[], Mapping[str, float]] | None = None, deadline: float | None = None) -> int:
         """Run steps `start` .. `end - 1`, logging averaged loss parts every `log_every` steps and at the end,
-        validating every `val_every` steps and at the schedule's end, checkpointing likewise."""
+        validating every `val_every` steps and at the schedule's end, checkpointing likewise.
+
+        `deadline` (a `time.time()` value) stops the run at the first checkpoint after it, so a borrowed GPU
+        or a session's end turns into saved steps; `resume` continues the same schedule. Returns the step
+        reached."""
         sums: dict[str, float] = {}
         count, t_last = 0, time.time()
         with (self.run_dir / "log.jsonl").open("a") as logf:
@@ -111,3 +115,7 @@ class TrainingRun:
                     sums, count, t_last = {}, 0, time.time()
                 if done % self.ckpt_every == 0 or done == end:
                     self.save(done)
+                    if deadline is not None and time.time() > deadline and done != end:
+                        self.log(f"deadline: stopped at step {done} of {self.total_steps} (resume continues)")
+                        return done
+        return end

@@ -154,11 +154,15 @@ def add_poisson_noise(img: torch.Tensor, scale: float, rng: np.random.Generator)
     return torch.from_numpy(noisy.astype(np.float32)).to(img.dtype)
 
 
-def jpeg(img: torch.Tensor, quality: int) -> torch.Tensor:
-    """Round-trip a (3, H, W) image through PIL's JPEG encoder at `quality` (4:2:0, as most uploads)."""
+def jpeg(img: torch.Tensor, quality: int, subsampling: str = "4:2:0") -> torch.Tensor:
+    """Round-trip a (3, H, W) image through PIL's JPEG encoder at `quality`.
+
+    `subsampling` "4:2:0" (chroma at half resolution both ways: what phones and most uploads write, and what
+    smears a red zip's edge into its black jacket) or "4:4:4".
+    """
     arr = (img.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
     buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="JPEG", quality=int(quality))
+    Image.fromarray(arr).save(buf, format="JPEG", quality=int(quality), subsampling=subsampling)
     buf.seek(0)
     out = np.asarray(Image.open(buf).convert("RGB"), dtype=np.float32) / 255
     return torch.from_numpy(out).permute(2, 0, 1).contiguous()
@@ -200,6 +204,36 @@ def degrade_real(hr: torch.Tensor, scale: int, rng: np.random.Generator) -> torc
         x = resize_random(x, target, rng)
     if rng.random() < 0.9:
         x = jpeg(x, int(rng.integers(30, 96)))
+    return quantize(x)
+
+
+def degrade_listing(hr: torch.Tensor, scale: int, rng: np.random.Generator) -> torch.Tensor:
+    """What a seller's upload went through, for one (3, H, W) HR image -> (3, H/scale, W/scale).
+
+    Milder and more JPEG-heavy than `degrade_real` (listing photos are phone or studio shots, not old
+    scans): sometimes a slight HR blur (lens, focus); a downscale with a random kernel; a slight LR blur
+    (sigma 0.2-1.8 LR pixels, 70 %); noise (85 %: Gaussian colour or grey sigma 1-12, or mild Poisson);
+    then JPEG quality 45-95 (95 %), with 4:2:0 chroma subsampling 85 % of the time, re-saved at a second
+    quality 20 % of the time (marketplaces and messengers recompress). Output is on the 8-bit grid.
+    """
+    h, w = hr.shape[-2:]
+    x = hr
+    if rng.random() < 0.4:
+        x = random_blur(x, rng, (0.2, 0.5 * scale))
+    x = resize_random(x, (h // scale, w // scale), rng)
+    if rng.random() < 0.7:
+        s = rng.uniform(0.2, 1.8)
+        x = blur(x, gaussian_kernel(min(2 * math.ceil(3 * s) + 1, 2 * (min(x.shape[-2:]) // 2) - 1), s, s, 0.0))
+    if rng.random() < 0.85:
+        if rng.random() < 0.85:
+            x = add_gaussian_noise(x, rng.uniform(1, 12) / 255, rng, gray=rng.random() < 0.3)
+        else:
+            x = add_poisson_noise(x, rng.uniform(0, 0.6), rng)
+    if rng.random() < 0.95:
+        subsampling = "4:2:0" if rng.random() < 0.85 else "4:4:4"
+        x = jpeg(x, int(rng.integers(45, 96)), subsampling)
+        if rng.random() < 0.2:
+            x = jpeg(x, int(rng.integers(60, 96)))
     return quantize(x)
 
 

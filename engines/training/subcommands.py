@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 from collections.abc import Callable
+from pathlib import Path
 
 Parsers = dict[str, argparse.ArgumentParser]
 
@@ -58,3 +59,24 @@ def register_compact_inpainter(models, common: argparse.ArgumentParser) -> Parse
                              "the border (the fill's path for thin side bands); default 0")
     parser.set_defaults(train=_lazy("engines.training.inpaint_train:train_inpaint_from_args"))
     return {"retouch-inpaint": parser}
+
+
+def register_plain_sr(models, common: argparse.ArgumentParser) -> Parsers:
+    from engines.training.perceptual_train import RECIPES
+
+    parsers: Parsers = {}
+    for model_id, recipe in RECIPES.items():
+        parser = models.add_parser(model_id, parents=[common], help=recipe.description)
+        parser.add_argument("--teacher", type=Path, default=None,
+                            help="Real-ESRGAN x4plus weights to distil from (its outputs are cached once)")
+        parser.add_argument("--teacher-samples", type=int, default=None,
+                            help=f"degraded crops the teacher super-resolves (default {recipe.teacher_samples})")
+        parser.add_argument("--teacher-weight", type=float, default=None, help="distillation L1 weight")
+        parser.add_argument("--gradient-weight", type=float, default=None, help="Sobel-gradient L1 weight")
+        parser.add_argument("--adv-weight", type=float, default=None, help="adversarial loss weight (0: none)")
+        parser.add_argument("--adv-start", type=int, default=None, help="first step with the discriminator")
+        parser.add_argument("--max-minutes", type=float, default=None,
+                            help="stop at the first checkpoint after this many minutes (resume continues)")
+        parser.set_defaults(train=_lazy("engines.training.perceptual_train:train_from_args"))
+        parsers[model_id] = parser
+    return parsers
