@@ -57,7 +57,8 @@ class PerceptualRecipe:
     teacher_weight: float = 0.5
     adv_weight: float = 0.005
     adv_start: int = 4000
-    d_features: int = 32
+    d_features: int = 16  # 32 made a GAN step 6x a reconstruction step on 2 cores (1.52 vs 0.24 s)
+    critic_patch: int = 128  # HR pixels of each output the critic judges (a random window, same for real)
     d_lr: float = 2e-4
     teacher_samples: int = 4096
     description: str = ""
@@ -102,7 +103,8 @@ def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
 
 
 def validation_split(cache: dict[str, torch.Tensor], n: int) -> tuple[dict[str, torch.Tensor], dict]:
-    """(train, validation): the last `n` cached triples are never trained on."""
+    """(train, validation): the last `n` cached triples (at most a quarter of a small cache) are never trained on."""
+    n = min(n, max(1, cache["lr"].shape[0] // 4))
     train = {k: v[:-n] for k, v in cache.items()}
     val = {k: v[-n:] for k, v in cache.items()}
     return train, val
@@ -162,10 +164,13 @@ def train(recipe: PerceptualRecipe, data: Path, teacher: Path, out_dir: Path, *,
         loss = (recipe.pixel_weight * parts["pixel"] + recipe.gradient_weight * parts["gradient"]
                 + recipe.teacher_weight * parts["teacher"])
         if adversarial:
+            side = min(recipe.critic_patch, out.shape[-1]) // 8 * 8
+            y, x = (int(v) for v in rng.integers(0, out.shape[-1] - side + 1, 2))
+            window = (..., slice(y, y + side), slice(x, x + side))
             for p in critic.parameters():
                 p.requires_grad_(False)
             with autocast(device, bf16):
-                fake_logits = critic(out.contiguous(memory_format=torch.channels_last)).float()
+                fake_logits = critic(out[window].contiguous(memory_format=torch.channels_last)).float()
             parts["adv"] = F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
             loss = loss + recipe.adv_weight * parts["adv"]
         opt.zero_grad(set_to_none=True)
@@ -177,8 +182,8 @@ def train(recipe: PerceptualRecipe, data: Path, teacher: Path, out_dir: Path, *,
                 p.requires_grad_(True)
             set_lr(opt_d, lr_at(step - recipe.adv_start, recipe.steps - recipe.adv_start, recipe.d_lr, warmup=50))
             with autocast(device, bf16):
-                real = critic(hr.contiguous(memory_format=torch.channels_last)).float()
-                fake = critic(out.detach().contiguous(memory_format=torch.channels_last)).float()
+                real = critic(hr[window].contiguous(memory_format=torch.channels_last)).float()
+                fake = critic(out[window].detach().contiguous(memory_format=torch.channels_last)).float()
             d_loss = (F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
                       + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)))
             opt_d.zero_grad(set_to_none=True)
@@ -230,3 +235,15 @@ def train_from_args(args: argparse.Namespace) -> int:
     sha = save_weights(ema.cpu(), out, metadata(recipe, reached, time.time() - t0, args.bf16, args.seed))
     print(f"wrote {out} (step {reached} of {recipe.steps}) sha256={sha}")
     return 0
+
+
+def export_checkpoint(checkpoint: Path, out: Path, note: str = "") -> str:
+    """Write the EMA generator of a `last.pt` as shippable safetensors (a run stopped early, or an interim
+    point to compare); returns the sha256."""
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    recipe = PerceptualRecipe(**json.loads(saved["recipe"]))
+    model = PlainSR(**recipe.arch_params)
+    model.load_state_dict(saved["ema"])
+    meta = metadata(recipe, int(saved["step"]), float("nan"), True, 0)
+    meta["steps"] = f"{saved['step']} of {recipe.steps}" + (f" ({note})" if note else "")
+    return save_weights(model.eval(), out, meta)

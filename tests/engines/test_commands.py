@@ -33,7 +33,7 @@ def test_models_list_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert args.func(args) == 0
     rows = json.loads(capsys.readouterr().out)
     by_id = {r["id"]: r for r in rows}
-    assert by_id["retouch-sr-x4-real"]["default"] is True
+    assert by_id["retouch-sr-x4-perceptual"]["default"] is True and by_id["retouch-sr-x4-real"]["default"] is False
     assert by_id["retouch-denoise"]["params"] > 0
 
 

@@ -21,7 +21,7 @@ from engines.registry import Registry, builtin_registry
 from engines.spec import ModelSpec, Task, WeightsRef
 
 BUILTIN_IDS = {"retouch-sr-x2-bicubic", "retouch-sr-x4-bicubic", "retouch-sr-x2-real", "retouch-sr-x4-real",
-               "retouch-denoise"}
+               "retouch-sr-x2-perceptual", "retouch-sr-x4-perceptual", "retouch-denoise"}
 
 
 def test_error_tree_reasons_and_retryability() -> None:
@@ -41,8 +41,8 @@ def test_error_tree_reasons_and_retryability() -> None:
 def test_builtin_registry_lists_the_built_in_engines_with_defaults() -> None:
     registry = builtin_registry()
     assert BUILTIN_IDS <= {s.id for s in registry}
-    assert registry.default_for(Task.SUPER_RESOLUTION, 4).id == "retouch-sr-x4-real"
-    assert registry.default_for("super_resolution", 2).id == "retouch-sr-x2-real"
+    assert registry.default_for(Task.SUPER_RESOLUTION, 4).id == "retouch-sr-x4-perceptual"
+    assert registry.default_for("super_resolution", 2).id == "retouch-sr-x2-perceptual"
     assert registry.default_for(Task.DENOISE, 1).id == "retouch-denoise"
     assert registry.default_for(Task.INPAINT, 1).id == "retouch-inpaint"
     with pytest.raises(UnknownEngine):

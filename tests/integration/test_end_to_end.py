@@ -61,14 +61,14 @@ def test_twenty_uploads_become_twenty_outputs(make_stack, broker):
     stack.wait_for(lambda: len(manifests(stack)) == UPLOADS, 300, f"{UPLOADS} manifests")
     assert_each_output_written_once(stack, UPLOADS)
     manifest = json.loads(stack.s3.get_object(Bucket=stack.bucket, Key=manifests(stack)[0])["Body"].read())
-    assert manifest["engines"][0]["engine"] == "retouch-sr-x2-real" and manifest["decisions"]
+    assert manifest["engines"][0]["engine"] == "retouch-sr-x2-perceptual" and manifest["decisions"]
     # And the worker's metrics, read over HTTP, count 20 successes
     stack.wait_for(lambda: stack.sample("retouch_tasks_total", outcome="succeeded") == UPLOADS, 30, "metrics")
     assert stack.sample("retouch_tasks_total", outcome="failed") == 0
     assert stack.sample("retouch_stage_seconds_count", stage="enhance") == UPLOADS
     # Each pool process loaded the engine once through the ONNX export cache (hit or miss)
     assert stack.sample("retouch_engine_cache_total", cache="onnx") >= 1
-    assert stack.sample("retouch_backend_info", engine="retouch-sr-x2-real", backend="onnxruntime") == 1
+    assert stack.sample("retouch_backend_info", engine="retouch-sr-x2-perceptual", backend="onnxruntime") == 1
 
 
 @pytest.mark.parametrize("broker", ["redis", "rabbitmq"])

@@ -61,7 +61,7 @@ def test_three_by_four_upload_becomes_square_with_generated_bands():
     assert [s.task for s in job.plan.engines] == ["outpaint", "super_resolution"]
     assert job.result.width == job.result.height == 80  # 40x40 canvas, then x2 to reach the 64-px target
     assert any(line.startswith("canvas 1:1: 30x40 placed on 40x40") for line in job.plan.decisions)
-    assert [run.engine for run in job.engine_runs] == ["retouch-inpaint", "retouch-sr-x2-real"]
+    assert [run.engine for run in job.engine_runs] == ["retouch-inpaint", "retouch-sr-x2-perceptual"]
 
 
 def test_cut_out_bands_stay_transparent():

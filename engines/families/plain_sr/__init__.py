@@ -53,7 +53,12 @@ SR_X2_PERCEPTUAL = _spec("retouch-sr-x2-perceptual", builtin_weights("retouch-sr
 
 SPECS: tuple[ModelSpec, ...] = (SR_X4_PERCEPTUAL, SR_X2_PERCEPTUAL)
 
-DEFAULTS: dict[tuple[Task, int], str] = {}
+# The auto defaults for super-resolution: measured against compact_sr's "real" models and Real-ESRGAN x4plus
+# in the model cards.
+DEFAULTS: dict[tuple[Task, int], str] = {
+    (Task.SUPER_RESOLUTION, 2): SR_X2_PERCEPTUAL.id,
+    (Task.SUPER_RESOLUTION, 4): SR_X4_PERCEPTUAL.id,
+}
 
 
 def spec_for_weights(model_id: str, weights: WeightsRef, params: Mapping[str, Any]) -> ModelSpec:
