@@ -18,7 +18,7 @@ from engines.registry import builtin_registry
 from engines.session import Engine, load_model
 from tests.conftest import shared_path
 
-BOUND_DB = 40.0  # measured bounds (printed by the test) are well above; see the note in the model cards
+BOUND_DB = 45.0  # measured on a Xeon with AMX: 53 dB for Real-ESRGAN x4plus, 68-76 dB for the built-ins
 
 
 def _photo(side: int = 64) -> np.ndarray:
