@@ -43,7 +43,7 @@ RECIPES: dict[str, Recipe] = {
                description="x2 super-resolution for real photos (blur, noise, JPEG)"),
         Recipe("retouch-sr-x4-real", "CompactSR", 4, "real", {"scale": 4, "features": 48, "blocks": 8},
                patch=128, batch=16, loss="charbonnier",
-               description="x4 super-resolution for real photos (blur, noise, JPEG); the auto default before retouch-sr-x4-perceptual"),
+               description="x4 super-resolution for real photos (blur, noise, JPEG); the former default"),
         Recipe("retouch-denoise", "CompactDenoiser", 1, "denoise", {"features": 32, "blocks": 2},
                patch=64, batch=12, loss="charbonnier",
                description="blind colour denoiser and JPEG-artifact remover (noise sigma 0-50, JPEG 30-95)"),

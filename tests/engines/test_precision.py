@@ -73,8 +73,13 @@ def test_onnxruntime_reports_the_fp32_it_really_runs(export_cache) -> None:  # n
     engine = Engine(load_model("retouch-sr-x2-real"), backend="onnxruntime", precision="bf16",
                     cache_dir=export_cache, warm_up=False)
     assert engine.precision == "fp32"
+    # fp16 asked for on a CPU: the engine runs fp32 and says so; the backend itself refuses fp16 there.
+    engine = Engine(load_model("retouch-sr-x2-real"), backend="torch", precision="fp16", warm_up=False)
+    assert engine.precision == "fp32"
+    from engines.backends.torch_backend import TorchBackend
+
     with pytest.raises(BackendUnavailable, match="only used on CUDA"):
-        Engine(load_model("retouch-sr-x2-real"), backend="torch", precision="fp16", warm_up=False)
+        TorchBackend(load_model("retouch-sr-x2-real"), "cpu", "fp16")
 
 
 def _agreement(model, image: np.ndarray, mask: np.ndarray | None = None) -> float:
