@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from pathlib import Path
 
 import torch
@@ -17,25 +16,9 @@ import torch
 from engines.families.plain_sr.network import macs_per_output_pixel
 from engines.pins import pin
 from engines.precision import cpu_has_native_bf16
-from engines.training.cards import cpu_name
+from engines.training.cards import cpu_name, cpu_speed
 from engines.training.model_io import read_metadata, sha256_file
 from engines.weights_io import load_network
-
-
-def cpu_speed(model: torch.nn.Module, scale: int, bf16: bool, side: int = 192, threads: int = 2,
-              repeats: int = 3) -> float:
-    """Output megapixels per second for one (1, 3, side, side) input, torch on CPU, best of `repeats`."""
-    torch.set_num_threads(threads)
-    net = model.eval().to(memory_format=torch.channels_last)
-    x = torch.rand(1, 3, side, side).contiguous(memory_format=torch.channels_last)
-    best = float("inf")
-    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        net(x)
-        for _ in range(repeats):
-            started = time.perf_counter()
-            net(x)
-            best = min(best, time.perf_counter() - started)
-    return (side * scale) ** 2 / 1e6 / best
 
 
 def write_card(weights_dir: Path, model_id: str, table: str, notes: str) -> Path:
@@ -46,8 +29,8 @@ def write_card(weights_dir: Path, model_id: str, table: str, notes: str) -> Path
     recipe = json.loads(meta.get("recipe", "{}"))
     scale = int(params["scale"])
     gmac = macs_per_output_pixel(scale, params["features"], params["blocks"]) / 1e3
-    fp32 = cpu_speed(model, scale, bf16=False)
-    bf16 = cpu_speed(model, scale, bf16=True) if cpu_has_native_bf16() else None
+    fp32 = cpu_speed(model.eval(), scale, size=192)
+    bf16 = cpu_speed(model, scale, size=192, bf16=True) if cpu_has_native_bf16() else None
     bf16_text = f"{bf16:.2f} output MP/s in bf16 autocast (AMX)" if bf16 else "bf16 not measured (no native bf16)"
     n_params = sum(p.numel() for p in model.parameters())
     shape = (f"3x3 head, {params['blocks']} residual pairs of 3x3 convs, {params['features']} channels, 3x3 tail, "

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import shlex
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
@@ -199,7 +198,9 @@ def train(recipe: PerceptualRecipe, data: Path, teacher: Path, out_dir: Path, *,
 
 
 def metadata(recipe: PerceptualRecipe, reached: int, seconds: float, bf16: bool, seed: int) -> dict[str, str]:
-    command = "retouch train " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else ""
+    # The recipe's own command, not argv: argv holds this machine's paths (data, teacher), which a user lacks.
+    command = (f"retouch train {recipe.model_id} --teacher RealESRGAN_x4plus.pth --bf16 --steps {recipe.steps} "
+               f"--adv-start {recipe.adv_start}")
     return {"arch": "PlainSR", "arch_params": json.dumps(recipe.arch_params, sort_keys=True),
             "model_id": recipe.model_id, "trained_with": command, "seed": str(seed),
             "steps": f"{reached} of {recipe.steps}", "recipe": json.dumps(asdict(recipe), sort_keys=True),
