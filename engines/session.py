@@ -24,6 +24,7 @@ from engines.precision import choose_precision
 from engines.registry import Registry, builtin_registry
 from engines.spec import ModelSpec, Task
 from engines.tiling import TilePlan, blend_tiles, extract_tiles, min_tile_size, pad_image, plan_tiles
+from engines.tone import ToneTransform
 from engines.weights_io import default_cache_dir, load_builtin, load_external
 
 __all__ = ["BACKENDS", "Engine", "Progress", "open_engine"]
@@ -221,6 +222,11 @@ class Engine:
         retried with halved tiles down to a floor, then DeviceOutOfMemory (retryable) is raised.
         """
         image, mask = self._check_image(image, mask)
+        if self.spec.task is Task.TONE:
+            result = self.tone(image).apply(image)
+            if progress is not None:
+                progress(1, 1)
+            return self._finish(image, None, result)
         rgb = np.ascontiguousarray(image[..., :3])
         tile_size = self.spec.tile_size
         floor = self._tile_floor()
@@ -237,6 +243,18 @@ class Engine:
                 log.warning("engine %s: out of memory at tile %d, retrying at %d", self.spec.id, tile_size, smaller)
                 tile_size = smaller
         return self._finish(image, mask, blend_tiles(outputs, plan))
+
+    def tone(self, image: np.ndarray) -> ToneTransform:
+        """Tone engines: predict this photo's transform from a thumbnail of the whole of it (no tiles), to
+        apply at any resolution or to inspect first (`estimates()`); `process` does both."""
+        from engines import tone
+
+        if self.spec.task is not Task.TONE:
+            raise InvalidInput(f"{self.spec.id} is a {self.spec.task} engine, not a tone engine")
+        image, _ = self._check_image(image, None)
+        # The backend directly, not run_batch: the parameters are not pixels and must not be clamped.
+        params = self._require_open().run(tone.thumbnail(image[..., :3], self.spec.tile_size))
+        return tone.ToneTransform.from_params(params)
 
     def fill(self, image: np.ndarray, mask: np.ndarray, progress: Progress | None = None) -> np.ndarray:
         """Masked engines: fill the holes (`mask` HxW, 1 = generate) of an HxWx3|4 image; same shape out.

@@ -24,6 +24,7 @@ class Task(StrEnum):
     SUPER_RESOLUTION = "super_resolution"
     DENOISE = "denoise"
     INPAINT = "inpaint"
+    TONE = "tone"  # global tone and colour: sees a thumbnail of the whole photo, never tiles
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,12 @@ class TorchBackend(Backend):
         module = copy.deepcopy(self.model.module).eval()
         module = module.to(device=self.device, dtype=self._dtype)
         # Channels-last lets cuDNN/oneDNN pick NHWC conv kernels (tensor cores on CUDA); harmless elsewhere.
-        self._module = module.to(memory_format=torch.channels_last)
+        # Module.to applies it to rank-4 and rank-5 tensors alike, and rank 5 (a 3D LUT) has no channels-last
+        # layout, so only the rank-4 ones (conv weights) are converted.
+        for tensor in (*module.parameters(), *module.buffers()):
+            if tensor.dim() == 4:
+                tensor.data = tensor.data.contiguous(memory_format=torch.channels_last)
+        self._module = module
         for p in self._module.parameters():
             p.requires_grad_(False)
 

@@ -9,7 +9,7 @@ and a line here. Importing this module imports no torch.
 from __future__ import annotations
 
 from engines.errors import WeightsError
-from engines.families import compact_denoiser, compact_inpainter, compact_sr, plain_sr
+from engines.families import compact_denoiser, compact_inpainter, compact_sr, plain_sr, tone_lut
 from engines.families.base import Family
 
 FAMILIES: tuple[Family, ...] = (
@@ -17,6 +17,7 @@ FAMILIES: tuple[Family, ...] = (
     compact_denoiser.FAMILY,
     compact_inpainter.FAMILY,
     plain_sr.FAMILY,
+    tone_lut.FAMILY,
 )
 
 

@@ -1,0 +1,144 @@
+"""How a tone engine runs at full resolution: thumbnail in, per-pixel transform out.
+
+The network (`engines.families.tone_lut`) sees only a thumbnail and returns the parameters of a
+per-pixel transform (a 3D LUT and a vignetting gain). Here they are applied to the whole photo with
+Pillow's `Color3DLUT` (trilinear, in C): ~30 ms per megapixel on one core, whatever the network cost.
+The lookup runs on 8-bit values, which is what the encoder writes for every format but 16-bit PNG.
+
+`estimates` reads, from the same parameters, what the transform does to neutral greys: the exposure
+change and the colour cast it removes. The planner's analysis and the manifest report those.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+THUMBNAIL_SIDE = 128
+
+
+def thumbnail(rgb: np.ndarray, side: int = THUMBNAIL_SIDE) -> np.ndarray:
+    """(1, 3, side, side) float32: the whole photo squashed to a square, as the network was trained."""
+    from PIL import Image
+
+    small = Image.fromarray(_to_uint8(rgb)).resize((side, side), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return (np.asarray(small, dtype=np.float32) / 255.0).transpose(2, 0, 1)[None].copy()
+
+
+def _to_uint8(rgb: np.ndarray) -> np.ndarray:
+    scaled = np.multiply(rgb[..., :3], 255.0, dtype=np.float32)  # in place from here: one float copy per photo
+    np.clip(scaled, 0.0, 255.0, out=scaled)
+    scaled += 0.5
+    return scaled.astype(np.uint8)
+
+
+def unpack(params: np.ndarray) -> tuple[np.ndarray, float]:
+    """Network output (1, 1, 1, 3 * size**3 + 1) -> (lut (3, size, size, size) as (c, r, g, b), gain)."""
+    flat = np.asarray(params, dtype=np.float32).reshape(-1)
+    size = round(((flat.size - 1) / 3) ** (1 / 3))
+    if 3 * size**3 + 1 != flat.size:
+        raise ValueError(f"{flat.size} tone parameters are not a 3 x n^3 LUT plus a gain")
+    return flat[:-1].reshape(3, size, size, size), float(flat[-1])
+
+
+def radial_r2(height: int, width: int) -> np.ndarray:
+    """Squared normalised distance from the centre (0 centre, 1 corners), as `network.radial_r2`."""
+    v = np.linspace(-1.0, 1.0, height, dtype=np.float32)[:, None]
+    u = np.linspace(-1.0, 1.0, width, dtype=np.float32)[None, :]
+    return (u * u + v * v) / 2.0
+
+
+def apply_params(rgb: np.ndarray, lut: np.ndarray, gain: float) -> np.ndarray:
+    """Apply the vignetting gain, then the LUT, to (H, W, 3) float in [0, 1]; returns float32 (H, W, 3)."""
+    from PIL import Image, ImageFilter
+
+    size = lut.shape[1]
+    pixels = rgb[..., :3]
+    if abs(gain) > 1e-4:
+        pixels = pixels * (1.0 + gain * radial_r2(*pixels.shape[:2]))[..., None]
+    # Pillow's table: channels fastest, then r, then g, then b; ours is (c, r, g, b).
+    table = np.clip(lut, 0.0, 1.0).transpose(3, 2, 1, 0).reshape(-1)
+    lookup = ImageFilter.Color3DLUT((size, size, size), table)
+    out = Image.fromarray(_to_uint8(pixels)).filter(lookup)
+    return np.multiply(np.asarray(out), np.float32(1 / 255), dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class ToneEstimates:
+    """What a predicted transform does, in photographers' terms.
+
+    exposure_stops: brightness change of mid grey in linear light (+1 = the photo was a stop too dark).
+    cast_removed: the (a*, b*) of the cast removed from light greys (CIELAB; +b* = a yellow cast).
+    white_point: L* a light grey (sRGB 0.9) is mapped to, as a check of the whites.
+    vignetting_gain: the corner gain applied (0 = none).
+    """
+
+    exposure_stops: float
+    cast_removed: tuple[float, float]
+    vignetting_gain: float
+
+    def as_dict(self) -> dict:
+        return {"exposure_stops": round(self.exposure_stops, 3),
+                "cast_removed_ab": [round(v, 2) for v in self.cast_removed],
+                "vignetting_gain": round(self.vignetting_gain, 3)}
+
+
+def _linear(v: np.ndarray) -> np.ndarray:
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+
+
+def lab(rgb: np.ndarray) -> np.ndarray:
+    """sRGB (..., 3) in [0, 1] -> CIELAB (D65)."""
+    from skimage.color import rgb2lab
+
+    arr = np.asarray(rgb, dtype=np.float64)
+    return rgb2lab(arr.reshape(-1, 1, 3)).reshape(arr.shape)
+
+
+def estimates(lut: np.ndarray, gain: float) -> ToneEstimates:
+    size = lut.shape[1]
+    greys = np.linspace(0.0, 1.0, 33)
+    coords = greys * (size - 1)
+    mapped = np.stack([_trilinear(lut, np.stack([c, c, c])) for c in coords])  # (33, 3)
+    mid = 16  # sRGB 0.5
+    y_in = float(_linear(np.array(greys[mid])))
+    y_out = float((_linear(np.clip(mapped[mid], 1e-4, 1.0)) * np.array([0.2126, 0.7152, 0.0722])).sum())
+    light = slice(20, 31)  # sRGB 0.62 .. 0.94: where a cast on a white or grey product shows
+    ab = lab(mapped[light])[:, 1:].mean(axis=0)
+    return ToneEstimates(exposure_stops=math.log2(max(y_out, 1e-4) / y_in),
+                         cast_removed=(-float(ab[0]), -float(ab[1])), vignetting_gain=gain)
+
+
+def _trilinear(lut: np.ndarray, point: np.ndarray) -> np.ndarray:
+    """lut (3, s, s, s) at a point in grid units (r, g, b) -> (3,)."""
+    size = lut.shape[1]
+    i0 = np.clip(np.floor(point).astype(int), 0, size - 2)
+    f = point - i0
+    out = np.zeros(3)
+    for dr in (0, 1):
+        for dg in (0, 1):
+            for db in (0, 1):
+                w = (f[0] if dr else 1 - f[0]) * (f[1] if dg else 1 - f[1]) * (f[2] if db else 1 - f[2])
+                out += w * lut[:, i0[0] + dr, i0[1] + dg, i0[2] + db]
+    return out
+
+
+@dataclass(frozen=True)
+class ToneTransform:
+    """A tone engine's prediction for one photo: apply it (any resolution), or read what it would do."""
+
+    lut: np.ndarray  # (3, size, size, size) as (c, r, g, b)
+    gain: float
+
+    @classmethod
+    def from_params(cls, params: np.ndarray) -> ToneTransform:
+        lut, gain = unpack(params)
+        return cls(lut=lut, gain=gain)
+
+    def apply(self, rgb: np.ndarray) -> np.ndarray:
+        return apply_params(rgb, self.lut, self.gain)
+
+    def estimates(self) -> ToneEstimates:
+        return estimates(self.lut, self.gain)

@@ -1,0 +1,182 @@
+"""`retouch train retouch-tone`: the image-adaptive LUT engine, trained self-supervised on catalogue photos.
+
+Every step spoils a batch of training photos with random tone and colour perturbations
+(`tone_perturb`), a fifth of them left as they are so that good photos learn to map to the identity, and
+fits the network's transform of each spoiled photo back to the original: L1 + MSE in sRGB, plus Zeng et
+al.'s smoothness and monotonicity regularisers on the basis LUTs. Photos are squashed to a square as the
+engine's thumbnail is; the transform is resolution-independent, so the whole photo at 128 px is enough.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from engines.families.tone_lut.network import ToneLUT, apply_torch
+from engines.training import tone_perturb
+from engines.training.core import TrainingRun, lr_at, set_lr
+from engines.training.data import list_images, resolve, split_holdout
+from engines.training.model_io import save_weights
+
+MODEL_ID = "retouch-tone"
+LOAD_SIDE = 144  # photos are kept squashed to this square; training crops 128 of it
+
+
+@dataclass(frozen=True)
+class ToneRecipe:
+    model_id: str = MODEL_ID
+    steps: int = 4000
+    batch: int = 16
+    lr: float = 1e-3
+    side: int = 128
+    identity_share: float = 0.2
+    size: int = 17
+    luts: int = 3
+    features: int = 16
+    smooth_weight: float = 1e-4
+    monotone_weight: float = 10.0
+    description: str = "image-adaptive 3D LUT for exposure, white balance, contrast, gamma, saturation, vignetting"
+
+    @property
+    def arch_params(self) -> dict[str, int]:
+        return {"size": self.size, "luts": self.luts, "features": self.features}
+
+
+def load_squashed(paths: list[Path], side: int = LOAD_SIDE) -> torch.Tensor:
+    """(N, 3, side, side) uint8: each photo squashed to a square (JPEG draft mode decodes it small)."""
+    out = torch.empty(len(paths), 3, side, side, dtype=torch.uint8)
+    for i, path in enumerate(paths):
+        with Image.open(resolve(path)) as im:
+            im.draft("RGB", (side * 2, side * 2))
+            arr = np.asarray(im.convert("RGB").resize((side, side), Image.Resampling.BILINEAR, reducing_gap=2.0))
+        out[i] = torch.from_numpy(arr.copy()).permute(2, 0, 1)
+    return out
+
+
+def regularisers(model: ToneLUT) -> tuple[torch.Tensor, torch.Tensor]:
+    """(smoothness, monotonicity) of the fused-able basis: squared differences along each axis, and the
+    part of each channel's own axis that would decrease in the identity + basis LUT."""
+    lut = model.identity[None] + model.basis
+    smooth = sum(((lut.diff(dim=d)) ** 2).mean() for d in (2, 3, 4))
+    monotone = sum(F.relu(-lut[:, c].diff(dim=c + 1)).mean() for c in range(3))
+    return smooth, monotone  # type: ignore[return-value]
+
+
+def spoil_batch(clean: torch.Tensor, rng: np.random.Generator, identity_share: float) -> torch.Tensor:
+    """One independent perturbation per photo, quantised to 8 bits like an uploaded photo."""
+    spoiled = torch.cat([tone_perturb.apply(clean[i : i + 1], tone_perturb.draw(rng, identity_share))
+                         for i in range(clean.shape[0])])
+    return (spoiled * 255.0).round() / 255.0
+
+
+def sample(photos: torch.Tensor, batch: int, side: int, rng: np.random.Generator) -> torch.Tensor:
+    idx = rng.integers(0, photos.shape[0], batch)
+    y, x = (int(v) for v in rng.integers(0, photos.shape[-1] - side + 1, 2))
+    crops = photos[torch.from_numpy(idx)][..., y : y + side, x : x + side].float() / 255.0
+    if rng.random() < 0.5:
+        crops = crops.flip(-1)
+    return crops
+
+
+def validation_set(photos: torch.Tensor, seed: int = 1234) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fixed spoils of the held-aside photos (two each): (spoiled, clean)."""
+    rng = np.random.default_rng(seed)
+    clean = torch.cat([photos, photos]).float() / 255.0
+    return spoil_batch(clean, rng, identity_share=0.0), clean
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    mse = ((a - b) ** 2).mean(dim=(1, 2, 3)).clamp(min=1e-10)
+    return float((10 * torch.log10(1.0 / mse)).mean())
+
+
+@torch.no_grad()
+def validate(model: ToneLUT, spoiled: torch.Tensor, clean: torch.Tensor) -> dict[str, float]:
+    model.eval()
+    lut, gain = model.unpack(model(spoiled))
+    out = apply_torch(spoiled, lut, gain)
+    lut_i, gain_i = model.unpack(model(clean))
+    identity = apply_torch(clean, lut_i, gain_i)
+    model.train()
+    return {"val_psnr_in": psnr(spoiled, clean), "val_psnr_out": psnr(out, clean),
+            "val_identity_psnr": psnr(identity, clean)}
+
+
+def train(recipe: ToneRecipe, data: Path, out_dir: Path, *, seed: int, holdout: int, resume: bool,
+          device: str, val_every: int, ckpt_every: int, deadline: float | None = None,
+          log=print) -> tuple[ToneLUT, int]:
+    files, held = split_holdout(list_images(data), holdout)
+    if not files:
+        raise FileNotFoundError(f"no training images in {data}")
+    log(f"loading {len(files)} training and {len(held)} held-aside photos")
+    photos = load_squashed(files)
+    val_spoiled, val_clean = validation_set(load_squashed(held, recipe.side)) if held else (None, None)
+    torch.manual_seed(seed)
+    model = ToneLUT(**recipe.arch_params).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, betas=(0.9, 0.999))
+    run = TrainingRun(out_dir / recipe.model_id, seed, {"model": model, "opt": opt}, recipe.steps,
+                      val_every=val_every, ckpt_every=ckpt_every, meta={"recipe": json.dumps(asdict(recipe))},
+                      log=log, round_to=5)
+    start = run.resume(device) if resume else 0
+    model.train()
+
+    def one_step(step: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        clean = sample(photos, recipe.batch, recipe.side, rng).to(device)
+        spoiled = spoil_batch(clean, rng, recipe.identity_share)
+        set_lr(opt, lr_at(step, recipe.steps, recipe.lr, warmup=100))
+        lut, gain = model.unpack(model(spoiled))
+        out = apply_torch(spoiled, lut, gain)
+        smooth, monotone = regularisers(model)
+        parts = {"l1": F.l1_loss(out, clean), "mse": F.mse_loss(out, clean), "smooth": smooth, "monotone": monotone}
+        loss = (parts["l1"] + 10.0 * parts["mse"] + recipe.smooth_weight * smooth
+                + recipe.monotone_weight * monotone)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        parts["total"] = loss
+        return parts
+
+    validator = (lambda: validate(model, val_spoiled, val_clean)) if val_spoiled is not None else None
+    reached = run.loop(start, recipe.steps, one_step, validate=validator,
+                       extra=lambda: {"lr": opt.param_groups[0]["lr"]}, deadline=deadline)
+    return model.eval(), reached
+
+
+def metadata(recipe: ToneRecipe, reached: int, seconds: float, seed: int) -> dict[str, str]:
+    return {"arch": "ToneLUT", "arch_params": json.dumps(recipe.arch_params, sort_keys=True),
+            "model_id": recipe.model_id, "trained_with": f"retouch train {recipe.model_id} --steps {recipe.steps}",
+            "seed": str(seed), "steps": f"{reached} of {recipe.steps}", "recipe": json.dumps(asdict(recipe)),
+            "perturbations": json.dumps(tone_perturb.RANGES), "loss": "L1 + 10 MSE (sRGB) + LUT smoothness "
+            "and monotonicity", "precision": "fp32", "description": recipe.description,
+            "train_seconds": f"{seconds:.0f}"}
+
+
+def train_from_args(args: argparse.Namespace) -> int:
+    """`retouch train retouch-tone` handler."""
+    torch.set_num_threads(args.threads)
+    overrides = {k: v for k, v in {"steps": args.steps, "batch": args.batch, "lr": args.lr,
+                                   "features": args.features, "identity_share": args.identity_share,
+                                   "size": args.lut_size}.items() if v is not None}
+    recipe = replace(ToneRecipe(), **overrides)
+    data = args.data or (args.data_dir / "products" / "train" if args.data_dir else None)
+    if data is None or not data.is_dir():
+        print(f"error: training data folder {data} does not exist (give --data or --data-dir)", file=sys.stderr)
+        return 2
+    deadline = time.time() + 60 * args.max_minutes if args.max_minutes else None
+    t0 = time.time()
+    model, reached = train(recipe, data, args.out_dir, seed=args.seed, holdout=args.holdout, resume=args.resume,
+                           device=args.device, val_every=args.val_every, ckpt_every=args.ckpt_every,
+                           deadline=deadline)
+    out = args.out_dir / recipe.model_id / f"{recipe.model_id}.safetensors"
+    sha = save_weights(model.cpu(), out, metadata(recipe, reached, time.time() - t0, args.seed))
+    print(f"wrote {out} (step {reached} of {recipe.steps}) sha256={sha}")
+    return 0
