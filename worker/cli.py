@@ -157,6 +157,12 @@ def cmd_enhance(args: argparse.Namespace) -> int:
     return enhance_files(args)
 
 
+def cmd_look_fit(args: argparse.Namespace) -> int:
+    from worker.look_fit import fit_from_files
+
+    return fit_from_files(args.references, args.output, name=args.name or args.output.stem, model=args.model)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from worker.demo import run_demo
 
@@ -228,14 +234,26 @@ def build_parser() -> argparse.ArgumentParser:
     enhance = sub.add_parser("enhance", help="enhance local image files")
     enhance.add_argument("inputs", nargs="+", type=Path, metavar="INPUT")
     enhance.add_argument("--output", "-o", type=Path, required=True, help="folder for DIR/<stem>.<ext>")
-    enhance.add_argument("--task", choices=["auto", "super_resolution", "denoise"], default="auto")
+    enhance.add_argument("--task", choices=["auto", "super_resolution", "denoise", "tone"], default="auto",
+                         help="tone: correct light and colour only; auto: what the analysis finds, gated")
     enhance.add_argument("--scale", type=int, choices=[2, 4], default=None)
     enhance.add_argument("--model", default=None, help="registry id, weights path or s3:// URI")
     enhance.add_argument("--backend", choices=["auto", "torch", "onnxruntime", "tensorrt"], default=None)
     enhance.add_argument("--canvas", default=None, metavar="W:H", help="fit to this canvas aspect, e.g. 1:1")
     enhance.add_argument("--fit", choices=["outpaint", "pad", "blur"], default=None, help="how canvas bands are filled")
     enhance.add_argument("--mask", type=Path, default=None, help="mask PNG (white = inpaint); one input only")
+    enhance.add_argument("--look", default=None, metavar="NAME|PATH",
+                         help="look after the tone correction: neutral, bright, or a look JSON (`retouch look fit`)")
     enhance.set_defaults(func=cmd_enhance)
+
+    look = sub.add_parser("look", help="looks: a shop's style, fitted from its reference photos")
+    look_sub = look.add_subparsers(dest="look_command", required=True)
+    fit = look_sub.add_parser("fit", help="fit a look from reference photos (their style relative to neutral)")
+    fit.add_argument("references", nargs="+", type=Path, metavar="REFERENCE")
+    fit.add_argument("--output", "-o", type=Path, required=True, help="the look JSON to write")
+    fit.add_argument("--name", default=None, help="the look's name (default: the output file's stem)")
+    fit.add_argument("--model", default=None, help="tone engine making the references neutral (default built-in)")
+    fit.set_defaults(func=cmd_look_fit)
 
     register_engine_commands(sub)
     register_training_commands(sub)

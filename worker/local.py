@@ -21,7 +21,8 @@ def enhance_files(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     request = Request(task=args.task, scale=args.scale, model=args.model, backend=args.backend)
-    overrides = {k: v for k, v in (("canvas_aspect", args.canvas), ("canvas_fit", args.fit)) if v}
+    overrides = {k: v for k, v in (("canvas_aspect", args.canvas), ("canvas_fit", args.fit),
+                                   ("look", getattr(args, "look", None))) if v}
     policy = PolicySettings.model_validate({**settings.policy.model_dump(), **overrides})
     if args.mask is not None and len(args.inputs) != 1:
         print("retouch enhance: --mask applies to a single input", file=sys.stderr)

@@ -48,6 +48,7 @@ class Metrics:
     storage_retry_budget_exhausted: Counter
     redeliveries: Counter
     lease_renewals: Counter
+    gate: Counter
 
 
 @cache
@@ -100,6 +101,8 @@ def get_metrics() -> Metrics:
         lease_renewals=Counter("retouch_lease_renewals",
                                "Renewals of in-flight broker messages (Redis / SQS visibility), by result.",
                                ["result"]),
+        gate=Counter("retouch_gate", "Quality-gate verdicts on the engines auto considered: applied or kept "
+                     "as it was, by reason.", ["step", "verdict", "reason"]),
     )
 
 

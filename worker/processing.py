@@ -90,6 +90,8 @@ def process_upload(record: ObjectCreated, ctx: WorkerContext, *, enqueued_at: fl
     for run in job.engine_runs:
         metrics.engine_seconds.labels(engine=run.engine, backend=run.backend).observe(run.seconds)
         metrics.tiles_per_image.labels(engine=run.engine).observe(run.tiles)
+    for verdict in job.gate:
+        metrics.gate.labels(step=verdict.step, verdict=verdict.verdict, reason=verdict.reason).inc()
     if job.analysis is not None:
         metrics.input_megapixels.inc(job.analysis.megapixels)
     if job.result is not None:

@@ -111,6 +111,16 @@ class PolicySettings(_Area):
     sr_model: str | None = Field(default=None, description="Super-resolution model id, path or s3:// URI.")
     denoise_model: str | None = Field(default=None, description="Denoise model id, path or s3:// URI.")
     inpaint_model: str | None = Field(default=None, description="Inpainting model id, path or s3:// URI.")
+    tone_model: str | None = Field(default=None, description="Tone and colour model id, path or s3:// URI.")
+    tone: Literal["auto", "always", "never"] = Field(
+        default="auto", description="Tone and colour correction: auto (when visible), always, or never."
+    )
+    tone_min_delta_e: float = Field(
+        default=2.0, ge=0, description="auto applies the tone correction only above this mean CIEDE2000 change."
+    )
+    look: str = Field(
+        default="neutral", description="Look after the correction: neutral, bright, or a look JSON path / s3:// URI."
+    )
     canvas_aspect: str | None = Field(
         default=None, description="Fit every photo to this width:height canvas (e.g. 1:1, 4:5, 3:4); unset: keep."
     )

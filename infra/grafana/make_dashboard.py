@@ -123,6 +123,14 @@ ROWS: list[tuple[str, list[dict]]] = [
            [q(f'sum by (cache) (rate(retouch_engine_cache_total{{result="hit"}}[{R}])) '
               f"/ sum by (cache) (rate(retouch_engine_cache_total[{R}]))", "{{cache}}")], unit="percentunit"),
         table("Loaded engines", [q("count by (engine, backend, device) (retouch_backend_info)")]),
+        ts("Quality gate: steps kept as they were",
+           [q(f'sum by (step, reason) (rate(retouch_gate_total{{verdict="kept"}}[{R}]))', "{{step}}: {{reason}}")],
+           unit="ops", stack=True,
+           description="Engines auto considered and left out: the photo already good (already_large, "
+                       "already_clean, no_visible_change) or the step would hurt (would_clip, changed_content)."),
+        ts("Quality gate: share applied",
+           [q(f'sum by (step) (rate(retouch_gate_total{{verdict="applied"}}[{R}])) '
+              f"/ sum by (step) (rate(retouch_gate_total[{R}]))", "{{step}}")], unit="percentunit"),
     ]),
     ("GPU", [
         ts("GPU memory used", [q("retouch_gpu_memory_used_bytes / retouch_gpu_memory_total_bytes",

@@ -23,8 +23,20 @@ class NearestEngine:
 
     def __init__(self, model: str) -> None:
         scale = 4 if "x4" in model else 2 if "x2" in model else 1
-        task = "inpaint" if "inpaint" in model else "denoise" if scale == 1 else "super_resolution"
+        task = "inpaint" if "inpaint" in model else "tone" if "tone" in model else (
+            "denoise" if scale == 1 else "super_resolution")
         self.spec = FakeSpec(model, task, scale)
+
+    def tone(self, image):
+        """The identity transform, or for a model named `*warm*` one that adds warmth (red up, blue down)."""
+        from engines.families.tone_lut.network import identity_lut
+        from engines.tone import ToneTransform
+
+        assert self.spec.task == "tone"
+        lut = identity_lut(17).numpy()
+        if "warm" in self.spec.id:
+            lut = lut + np.array([0.08, 0.0, -0.08], dtype=np.float32)[:, None, None, None]
+        return ToneTransform(lut=lut, gain=0.0)
 
     def fill(self, image, mask, progress=None):
         # Fill with the mean unmasked colour, as the engine contract composites: mask * fill + rest.
@@ -39,6 +51,9 @@ class NearestEngine:
         assert self.spec.task != "inpaint"
         if progress:
             progress(1, 1)
+        if self.spec.task == "tone":
+            rgb = self.tone(image).apply(image)
+            return rgb if image.shape[2] == 3 else np.concatenate([rgb, image[..., 3:]], axis=2)
         s = self.spec.scale
         return np.repeat(np.repeat(image, s, axis=0), s, axis=1)
 

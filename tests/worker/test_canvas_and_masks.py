@@ -58,10 +58,13 @@ def test_pad_and_blur_keep_the_photo_and_fill_the_bands():
 def test_three_by_four_upload_becomes_square_with_generated_bands():
     photo = Image.new("RGB", (30, 40), (200, 180, 160))
     job = run(png(photo), canvas_aspect="1:1", target_short_side=64)
-    assert [s.task for s in job.plan.engines] == ["outpaint", "super_resolution"]
+    assert [s.task for s in job.plan.engines] == ["tone", "outpaint", "super_resolution"]
     assert job.result.width == job.result.height == 80  # 40x40 canvas, then x2 to reach the 64-px target
     assert any(line.startswith("canvas 1:1: 30x40 placed on 40x40") for line in job.plan.decisions)
-    assert [run.engine for run in job.engine_runs] == ["retouch-inpaint", "retouch-sr-x2-perceptual"]
+    assert [run.engine for run in job.engine_runs] == ["retouch-tone", "retouch-inpaint", "retouch-sr-x2-perceptual"]
+    assert [(v.step, v.verdict, v.reason) for v in job.gate] == [
+        ("denoise", "kept", "already_clean"), ("tone", "kept", "no_visible_change"),
+        ("super_resolution", "applied", "improves")]
 
 
 def test_cut_out_bands_stay_transparent():
@@ -75,11 +78,11 @@ def test_sidecar_mask_and_metadata_rectangles_trigger_inpainting_first():
     mask = Image.new("L", (32, 32), 0)
     mask.paste(255, (4, 4, 12, 12))
     job = run(png(photo), mask_data=png(mask), target_short_side=32)
-    assert [s.task for s in job.plan.engines] == ["inpaint"]
+    assert [s.task for s in job.plan.engines] == ["tone", "inpaint"]
     assert np.allclose(job.result.rgb[6, 6], np.array([50, 60, 70]) / 255, atol=0.01)  # sticker gone
 
     by_metadata = run(png(photo), metadata={"retouch-inpaint": "4,4,8,8"}, target_short_side=32)
-    assert [s.task for s in by_metadata.plan.engines] == ["inpaint"]
+    assert [s.task for s in by_metadata.plan.engines] == ["tone", "inpaint"]
 
 
 def test_bad_masks_are_invalid_requests():

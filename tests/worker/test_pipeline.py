@@ -136,16 +136,16 @@ def test_noise_and_jpeg_quality_estimates():
 
 def test_auto_plan_upscales_small_photos_and_denoises_noisy_large_ones():
     small = run_image(encode(photo(96, 64), "JPEG", quality=92))
-    assert [(s.task, s.scale) for s in small.plan.engines] == [("super_resolution", 2)]
+    assert [(s.task, s.scale) for s in small.plan.engines] == [("tone", 1), ("super_resolution", 2)]
     assert small.result.width == 192 and small.encoded[:2] == b"\xff\xd8"  # still a JPEG
 
     tiny = run_image(encode(photo(40, 30), "PNG"))
-    assert [s.scale for s in tiny.plan.engines] == [4]
+    assert [s.scale for s in tiny.plan.engines] == [1, 4]
 
     noise = np.random.default_rng(2).normal(0, 15, (160, 200, 3))
     noisy = np.clip(np.asarray(photo(200, 160), dtype=np.float32) + noise, 0, 255).astype(np.uint8)
     large = run_image(encode(Image.fromarray(noisy), "PNG"))
-    assert [s.task for s in large.plan.engines] == ["denoise"]
+    assert [s.task for s in large.plan.engines] == ["tone", "denoise"]
     assert any("denoise" in line for line in large.plan.decisions)
 
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from worker.errors import InvalidRequest, from_engine_error
 from worker.pipeline import canvas as canvas_ops
+from worker.pipeline import gate
 from worker.pipeline.canvas import Canvas
-from worker.pipeline.job import DecodedImage, EngineRun, Job
+from worker.pipeline.job import DecodedImage, EngineRun, EngineStep, Job
+from worker.pipeline.looks import apply_look, load_look
 from worker.pipeline.runner import Step
 
 Progress = Callable[[str, int, int], None]  # (engine id, tiles done, tiles total)
@@ -30,6 +32,8 @@ class EngineLike(Protocol):
     def fill(self, image: np.ndarray, mask: np.ndarray,
              progress: Callable[[int, int], None] | None = None) -> np.ndarray: ...
 
+    def tone(self, image: np.ndarray) -> Any: ...
+
 
 class EngineProvider(Protocol):
     def get(self, model: str, backend: str) -> EngineLike:
@@ -38,7 +42,7 @@ class EngineProvider(Protocol):
 
 
 EXPECTED_ENGINE_TASK = {"super_resolution": "super_resolution", "denoise": "denoise", "inpaint": "inpaint",
-                        "outpaint": "inpaint"}
+                        "outpaint": "inpaint", "tone": "tone"}
 
 
 def grow_canvas(pixels: np.ndarray, canvas: Canvas, fill: str) -> np.ndarray:
@@ -64,10 +68,14 @@ def apply_engines(job: Job, provider: EngineProvider, progress: Progress | None 
     image = job.image
     pixels = image.rgb if image.alpha is None else np.concatenate([image.rgb, image.alpha[..., None]], axis=2)
     backend = job.request.backend or job.policy.backend
+    job.gate = list(job.plan.skipped)
     for step in job.plan.engines:
         if step.task == "canvas":
             assert job.plan.canvas is not None
             pixels = grow_canvas(pixels, job.plan.canvas, step.model)
+            continue
+        if step.task == "look":
+            pixels = apply_look(pixels, load_look(step.model, job.policy))
             continue
         mask = job.mask if step.task == "inpaint" else None
         if step.task == "outpaint":
@@ -86,8 +94,17 @@ def apply_engines(job: Job, provider: EngineProvider, progress: Progress | None 
             task = str(getattr(engine.spec, "task", step.task))
             if task != EXPECTED_ENGINE_TASK[step.task]:
                 raise InvalidRequest(f"model {step.model!r} is a {task} engine; {step.task} needs another")
-            # Masked engines own their working resolution and the composite (alpha passes through).
-            pixels = engine.fill(pixels, mask, on_tiles) if mask is not None else engine.process(pixels, on_tiles)
+            before = pixels
+            if step.task == "tone":
+                pixels = _tone_step(job, engine, step, pixels)
+            else:
+                # Masked engines own their working resolution and the composite (alpha passes through).
+                pixels = engine.fill(pixels, mask, on_tiles) if mask is not None else engine.process(pixels, on_tiles)
+                if step.task in GATED_CHECKS:
+                    verdict = GATED_CHECKS[step.task](before, pixels) if step.gated else gate.requested(step.task)
+                    job.gate.append(verdict)
+                    if verdict.verdict == "kept":
+                        pixels = before
         except EngineError as error:
             raise from_engine_error(error) from error
         job.engine_runs.append(
@@ -106,6 +123,28 @@ def apply_engines(job: Job, provider: EngineProvider, progress: Progress | None 
         rgb=rgb, alpha=alpha, source_format=image.source_format, source_mode=image.source_mode,
         grayscale=image.grayscale, bits=image.bits, had_icc_profile=image.had_icc_profile, exif=image.exif,
     )
+
+
+GATED_CHECKS = {"denoise": gate.check_denoise, "super_resolution": gate.check_super_resolution}
+
+
+def _tone_step(job: Job, engine: EngineLike, step: EngineStep, pixels: np.ndarray) -> np.ndarray:
+    """Predict the photo's correction from its thumbnail; under `auto`, apply it only when the gate, looking
+    at the corrected thumbnail, finds it visible and harmless (full resolution is paid for only then)."""
+    from engines import tone
+
+    transform = engine.tone(pixels)
+    job.tone = transform.estimates().as_dict()
+    if step.gated:
+        small = tone.thumbnail(pixels[..., :3])[0].transpose(1, 2, 0)
+        verdict = gate.check_tone(small, transform.apply(small), job.policy.tone_min_delta_e)
+    else:
+        verdict = gate.requested("tone")
+    job.gate.append(verdict)
+    if verdict.verdict == "kept":
+        return pixels
+    rgb = transform.apply(pixels)
+    return rgb if pixels.shape[2] == 3 else np.concatenate([rgb, pixels[..., 3:]], axis=2)
 
 
 def enhance_step(provider: EngineProvider, progress: Progress | None = None) -> Step:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from worker.pipeline.canvas import Canvas
 from worker.settings import LimitSettings, PolicySettings
 
-TaskName = Literal["auto", "super_resolution", "denoise"]
+if TYPE_CHECKING:  # gate imports analyse, which imports this module
+    from worker.pipeline.gate import GateVerdict
+
+TaskName = Literal["auto", "super_resolution", "denoise", "tone"]
 
 
 @dataclass(frozen=True)
@@ -73,11 +76,16 @@ class Analysis:
 @dataclass(frozen=True)
 class EngineStep:
     """One operation on the pixels. `inpaint` fills the request's mask; `outpaint` grows the canvas and
-    generates its bands; `canvas` grows it without an engine (`model` names the fill: pad or blur)."""
+    generates its bands; `canvas` grows it without an engine (`model` names the fill: pad or blur);
+    `tone` corrects light and colour; `look` moves the colours towards a named look (`model` is the look).
 
-    task: Literal["super_resolution", "denoise", "inpaint", "outpaint", "canvas"]
+    gated: `auto` chose this step, so the quality gate keeps it only when it helps (`worker.pipeline.gate`);
+    a step asked for explicitly always runs."""
+
+    task: Literal["super_resolution", "denoise", "inpaint", "outpaint", "canvas", "tone", "look"]
     model: str
     scale: int
+    gated: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,7 @@ class Plan:
     quality: int
     decisions: tuple[str, ...]  # one human-readable line per decision, copied into the manifest
     canvas: Canvas | None = None
+    skipped: tuple[GateVerdict, ...] = ()  # engines `auto` did not plan, and why (the gate's pre-checks)
 
     @property
     def scale(self) -> int:
@@ -126,6 +135,8 @@ class Job:
     plan: Plan | None = None
     result: DecodedImage | None = None
     engine_runs: list[EngineRun] = field(default_factory=list)
+    gate: list[GateVerdict] = field(default_factory=list)  # one verdict per engine `auto` considered
+    tone: dict[str, Any] | None = None  # what the tone engine estimated (exposure, cast), for the manifest
     encoded: bytes | None = None
     content_type: str | None = None
     extension: str | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from worker.errors import InvalidRequest
 from worker.pipeline.canvas import plan_canvas
+from worker.pipeline.gate import GateVerdict
 from worker.pipeline.job import Analysis, EngineStep, Job, Plan, Request
 from worker.settings import LimitSettings, PolicySettings
 
@@ -44,9 +45,13 @@ def output_format(source_format: str, has_alpha: bool, policy: PolicySettings) -
 
 def make_plan(analysis: Analysis, request: Request, policy: PolicySettings, limits: LimitSettings,
               source_format: str, has_alpha: bool, mask_pixels: int = 0) -> Plan:
-    """Order: inpaint the requested mask, denoise, grow the canvas (outpaint/pad/blur), super-resolve."""
+    """Order: correct tone and colour (then the look), inpaint the requested mask, denoise, grow the canvas
+    (outpaint/pad/blur), super-resolve. Engines `auto` chose are gated (`worker.pipeline.gate`); those it
+    did not choose are listed in `Plan.skipped` with the reason."""
     decisions: list[str] = []
     steps: list[EngineStep] = []
+    skipped: list[GateVerdict] = []
+    steps.extend(_tone_steps(request, policy, decisions))
     inpaint_model = policy.inpaint_model or default_model("inpaint")
     if mask_pixels:
         decisions.append(f"inpaint {mask_pixels} masked pixels with {inpaint_model}")
@@ -71,14 +76,20 @@ def make_plan(analysis: Analysis, request: Request, policy: PolicySettings, limi
     if request.task == "super_resolution":
         scale = request.scale or max(2, choose_scale(short, long, policy, limits, pixels))
         decisions.append(f"super-resolution x{scale} requested")
-    elif request.task == "denoise":
+    elif request.task in ("denoise", "tone"):
         scale = 1
     else:
         scale = request.scale or choose_scale(short, long, policy, limits, pixels)
         if scale > 1:
             decisions.append(f"short side {short}px < target {policy.target_short_side}px: upscale x{scale}")
-        else:
+        elif short >= policy.target_short_side:
             decisions.append(f"short side {short}px >= target {policy.target_short_side}px: no upscale")
+            skipped.append(GateVerdict("super_resolution", "kept", "already_large",
+                                       f"short side {short}px >= target {policy.target_short_side}px"))
+        else:
+            decisions.append(f"x2 would exceed {limits.max_output_pixels} output pixels: no upscale")
+            skipped.append(GateVerdict("super_resolution", "kept", "output_limit",
+                                       f"x2 would exceed {limits.max_output_pixels} output pixels"))
     if scale not in (1, 2, 4):
         raise InvalidRequest(f"scale must be 2 or 4, got {scale}")
     if pixels * scale * scale > limits.max_output_pixels:
@@ -92,9 +103,13 @@ def make_plan(analysis: Analysis, request: Request, policy: PolicySettings, limi
         reason = "requested" if request.task == "denoise" else (
             f"noise sigma {analysis.noise_sigma:.1f} / JPEG quality {analysis.jpeg_quality}")
         decisions.append(f"denoise ({reason}) with {model}")
-        steps.append(EngineStep("denoise", model, 1))
+        steps.append(EngineStep("denoise", model, 1, gated=request.task == "auto"))
     elif wants_denoise:
         decisions.append("noise/compression handled by the real-world super-resolution model")
+    elif request.task == "auto":
+        skipped.append(GateVerdict("denoise", "kept", "already_clean",
+                                   f"noise sigma {analysis.noise_sigma:.1f} <= {policy.denoise_sigma_threshold}, "
+                                   f"JPEG quality {analysis.jpeg_quality}"))
     if canvas is not None:
         if canvas.fit == "outpaint":
             steps.append(EngineStep("outpaint", inpaint_model, 1))
@@ -106,13 +121,33 @@ def make_plan(analysis: Analysis, request: Request, policy: PolicySettings, limi
                          f"{canvas.width}x{canvas.height} at ({canvas.left},{canvas.top}), {how}")
     if scale > 1:
         model = request.model or policy.sr_model or default_model("super_resolution", scale)
-        steps.append(EngineStep("super_resolution", model, scale))
+        steps.append(EngineStep("super_resolution", model, scale, gated=request.task == "auto" and not request.scale))
         decisions.append(f"super-resolution x{scale} with {model}")
 
     fmt = output_format(source_format, has_alpha, policy)
     decisions.append(f"encode as {fmt} quality {policy.output_quality}")
     return Plan(engines=tuple(steps), output_format=fmt, quality=policy.output_quality, decisions=tuple(decisions),
-                canvas=canvas)
+                canvas=canvas, skipped=tuple(skipped))
+
+
+def _tone_steps(request: Request, policy: PolicySettings, decisions: list[str]) -> list[EngineStep]:
+    """Tone first, so every later engine sees corrected colours; then the policy's look, if any.
+
+    `--task tone` or a policy `tone: always` runs it as asked; under `auto` it is gated: applied only
+    when the correction is visible (the engine's estimates go to the manifest)."""
+    steps: list[EngineStep] = []
+    model = (request.model if request.task == "tone" else None) or policy.tone_model or default_model("tone")
+    if request.task == "tone":
+        steps.append(EngineStep("tone", model, 1))
+        decisions.append(f"tone and colour correction requested with {model}")
+    elif policy.tone == "always" or (policy.tone == "auto" and request.task == "auto"):
+        gated = policy.tone == "auto"
+        steps.append(EngineStep("tone", model, 1, gated=gated))
+        decisions.append(f"tone and colour with {model}" + (", if the correction is visible" if gated else " (policy)"))
+    if policy.look != "neutral" and request.task in ("auto", "tone"):
+        steps.append(EngineStep("look", policy.look, 1))
+        decisions.append(f"look {policy.look!r} (policy)")
+    return steps
 
 
 def plan(job: Job) -> None:
