@@ -204,7 +204,8 @@ def gate_shares(data_dir: Path, model: str, limit: int | None) -> dict:
 
 
 def format_table(result: dict) -> str:
-    lines = ["| method | cases | PSNR in | PSNR out | gain dB | dE2000 in | dE2000 out |", "|---|---|---|---|---|---|---|"]
+    lines = ["| method | cases | PSNR in | PSNR out | gain dB | dE2000 in | dE2000 out |",
+             "|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
         lines.append(f"| {r['method']} | {r['cases']} | {r['psnr_in']:.2f} | {r['psnr_out']:.2f} | "
                      f"{r['gain_db']:+.2f} | {r['delta_e_in']:.2f} | {r['delta_e_out']:.2f} |")
