@@ -11,6 +11,7 @@ import numpy as np
 from worker.errors import InvalidRequest, from_engine_error
 from worker.pipeline import canvas as canvas_ops
 from worker.pipeline.canvas import Canvas
+from worker.pipeline.cost import CostMeter
 from worker.pipeline.job import DecodedImage, EngineRun, Job
 from worker.pipeline.runner import Step
 
@@ -87,7 +88,9 @@ def apply_engines(job: Job, provider: EngineProvider, progress: Progress | None 
             if task != EXPECTED_ENGINE_TASK[step.task]:
                 raise InvalidRequest(f"model {step.model!r} is a {task} engine; {step.task} needs another")
             # Masked engines own their working resolution and the composite (alpha passes through).
+            meter = CostMeter(engine.device)  # around the call only: a first use's model load is not per image
             pixels = engine.fill(pixels, mask, on_tiles) if mask is not None else engine.process(pixels, on_tiles)
+            cost = meter.stop()
         except EngineError as error:
             raise from_engine_error(error) from error
         job.engine_runs.append(
@@ -98,6 +101,8 @@ def apply_engines(job: Job, provider: EngineProvider, progress: Progress | None 
                 seconds=time.perf_counter() - started,
                 tiles=tiles[0],
                 precision=engine.precision,
+                cpu_seconds=cost.cpu_seconds,
+                gpu_seconds=cost.gpu_seconds,
             )
         )
     rgb = np.clip(pixels[..., :3], 0.0, 1.0)
