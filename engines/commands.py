@@ -130,6 +130,8 @@ class BenchResult:
     output_megapixels_per_s: float = 0.0
     gflops: float = 0.0  # counted convolution/matmul FLOPs per second (engines.roofline)
     percent_of_peak: float = 0.0  # of the measured GEMM peak of the precision that ran
+    cpu_seconds: float = 0.0  # process CPU time per run (every thread), the mean over the timed runs
+    cpu_seconds_per_output_megapixel: float = 0.0  # what the manifest's cost.cpu_seconds grows by per output MP
 
 
 def _rss_bytes() -> int:
@@ -181,7 +183,8 @@ def _bench_mask(engine: Any, image: Any) -> Any:
     return mask
 
 
-def _measure(engine: Any, image: Any, repeat: int) -> tuple[float, float, str]:
+def _measure(engine: Any, image: Any, repeat: int) -> tuple[float, float, str, float]:
+    """(median wall seconds, peak MiB, memory kind, mean process CPU seconds per run)."""
     import numpy as np
     import torch
 
@@ -194,21 +197,25 @@ def _measure(engine: Any, image: Any, repeat: int) -> tuple[float, float, str]:
         engine.process(image)  # warm-up at this size (allocators, cuDNN/TensorRT shape-specific plans)
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
+        cpu_started = time.process_time()
         for _ in range(repeat):
             t0 = time.perf_counter()
             engine.process(image)
             torch.cuda.synchronize()
             times.append(time.perf_counter() - t0)
-        return float(np.median(times)), torch.cuda.max_memory_allocated() / 2**20, "cuda_max_allocated"
+        cpu = (time.process_time() - cpu_started) / repeat
+        return float(np.median(times)), torch.cuda.max_memory_allocated() / 2**20, "cuda_max_allocated", cpu
     # The warm-up run is inside the RSS window: its allocations (ORT arena, oneDNN scratch) are the
     # working memory this size needs. Caches kept from an earlier, larger size are not counted again.
     with _PeakRss() as peak:
         engine.process(image)
+        cpu_started = time.process_time()  # includes the RSS sampler's thread: a few ms of its waking up
         for _ in range(repeat):
             t0 = time.perf_counter()
             engine.process(image)
             times.append(time.perf_counter() - t0)
-    return float(np.median(times)), peak.peak_delta / 2**20, "rss_delta"
+        cpu = (time.process_time() - cpu_started) / repeat
+    return float(np.median(times)), peak.peak_delta / 2**20, "rss_delta", cpu
 
 
 class _WithMask:
@@ -282,13 +289,14 @@ def run_bench(engines: Sequence[str], backends: Sequence[str], sizes: Sequence[i
                     for size in sizes:
                         log(f"bench {model} {backend} {engine.precision} {size}x{size}")
                         image = rng.random((size, size, 3), dtype=np.float32)
-                        seconds, peak, kind = _measure(engine, image, repeat)
+                        seconds, peak, kind, cpu = _measure(engine, image, repeat)
+                        output_mp = size * size * loaded.spec.scale**2 / 1e6
                         gflops = flops_per_pixel * size * size / seconds / 1e9
                         share = 100 * gflops / peaks[engine.precision] if peaks and engine.precision in peaks else 0.0
                         results.append(BenchResult(
                             model, engine.backend_name, engine.device, engine.precision, size, seconds,
                             size * size / 1e6 / seconds, peak, kind, weights,
-                            size * size * loaded.spec.scale**2 / 1e6 / seconds, gflops, share))
+                            output_mp / seconds, gflops, share, cpu, cpu / output_mp))
     return results
 
 

@@ -163,6 +163,25 @@ def cmd_look_fit(args: argparse.Namespace) -> int:
     return fit_from_files(args.references, args.output, name=args.name or args.output.stem, model=args.model)
 
 
+def cmd_review(args: argparse.Namespace) -> int:
+    from worker.review import ReviewError, load, write_page
+
+    def s3_store():
+        from worker.settings import load_settings
+        from worker.storage import S3ObjectStore
+
+        return S3ObjectStore.from_settings(load_settings().storage)
+
+    try:
+        review = load(args.source, s3_store)
+    except ReviewError as error:
+        print(f"retouch review: {error}", file=sys.stderr)
+        return 2
+    page = write_page(review, args.output, images_beside=args.images_beside)
+    print(f"review page: {page.resolve()}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from worker.demo import run_demo
 
@@ -244,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     enhance.add_argument("--mask", type=Path, default=None, help="mask PNG (white = inpaint); one input only")
     enhance.add_argument("--look", default=None, metavar="NAME|PATH",
                          help="look after the tone correction: neutral, bright, or a look JSON (`retouch look fit`)")
+    enhance.add_argument("--review", action="store_true", help="also write DIR/review.html (before/after page)")
     enhance.set_defaults(func=cmd_enhance)
 
     look = sub.add_parser("look", help="looks: a shop's style, fitted from its reference photos")
@@ -254,6 +274,14 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--name", default=None, help="the look's name (default: the output file's stem)")
     fit.add_argument("--model", default=None, help="tone engine making the references neutral (default built-in)")
     fit.set_defaults(func=cmd_look_fit)
+
+    review = sub.add_parser("review", help="write a before/after HTML page for enhanced photos and their manifests")
+    review.add_argument("source", metavar="SOURCE",
+                        help="a folder written by `retouch enhance`, or s3://bucket/prefix/ of outputs and manifests")
+    review.add_argument("--output", "-o", type=Path, required=True, help="the page to write, e.g. review.html")
+    review.add_argument("--images-beside", action="store_true",
+                        help="write images to <page>_files/ beside the page instead of inlining them")
+    review.set_defaults(func=cmd_review)
 
     register_engine_commands(sub)
     register_training_commands(sub)

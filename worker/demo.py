@@ -2,8 +2,8 @@
 
 moto's server plays S3 + SQS (bucket notifications wired to the queue), the broker is
 RETOUCH_BROKER_URL or an embedded SQLite one, the SQS ingester runs in this process and a real
-`retouch worker` runs as a child process. Sample photos are uploaded, every output awaited, and a
-table printed.
+`retouch worker` runs as a child process. Sample photos are uploaded, every output awaited, a table
+printed (with each image's engine CPU-seconds and price) and a before/after review page written.
 """
 
 from __future__ import annotations
@@ -118,6 +118,7 @@ def run_demo(args: argparse.Namespace) -> int:
                     manifests[name] = json.loads(body)
             time.sleep(0.5)
         ok = _report(s3, uploads, manifests, args.output, time.monotonic() - started)
+        _write_review(settings, args.output / "review.html")
         print(f"\nmetrics: worker http://127.0.0.1:{worker_metrics}/metrics, "
               f"ingester http://127.0.0.1:{ingest_metrics}/metrics")
         print(_scrape_summary(worker_metrics))
@@ -137,7 +138,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def _report(s3, uploads, manifests, output: Path, elapsed: float) -> bool:
     output.mkdir(parents=True, exist_ok=True)
-    print(f"\n{'upload':<28} {'input':>11} {'output':>11}  {'engines':<34} {'seconds':>7}")
+    print(f"\n{'upload':<28} {'input':>11} {'output':>11}  {'engines':<34} {'seconds':>7} {'CPU s':>6} {'price':>10}")
     ok = True
     for name, _ in uploads:
         manifest = manifests.get(name)
@@ -152,8 +153,10 @@ def _report(s3, uploads, manifests, output: Path, elapsed: float) -> bool:
         source, out = manifest["source"], manifest["output"]
         engines = ", ".join(f"{run['engine']}/{run['backend']}" for run in manifest["engines"]) or "none"
         seconds = sum(manifest["timings_seconds"].values())
+        cost = manifest.get("cost", {})
+        price = f"${cost['price']['total']:.6f}" if cost.get("price") else "-"
         print(f"{name:<28} {source['width']:>5}x{source['height']:<5} {out['width']:>5}x{out['height']:<5}  "
-              f"{engines:<34} {seconds:7.2f}")
+              f"{engines:<34} {seconds:7.2f} {cost.get('cpu_seconds', 0.0):6.2f} {price:>10}")
         body = s3.get_object(Bucket=out["bucket"], Key=out["key"])["Body"].read()
         (output / Path(out["key"]).name).write_bytes(body)
     timings = [m["timings_seconds"] for m in manifests.values() if "timings_seconds" in m]
@@ -165,6 +168,20 @@ def _report(s3, uploads, manifests, output: Path, elapsed: float) -> bool:
     print(f"\n{len(manifests)}/{len(uploads)} done in {elapsed:.1f} s end to end; "
           f"outputs in s3://{BUCKET}/enhanced/incoming/ and downloaded to {output.resolve()}")
     return ok
+
+
+def _write_review(settings, page: Path) -> None:
+    """The before/after page of everything under the output prefix, fetched from the demo's object store."""
+    from worker.review import ReviewError, load_s3, write_page
+    from worker.storage import S3ObjectStore
+
+    store = S3ObjectStore.from_settings(settings.storage)
+    try:
+        written = write_page(load_s3(f"s3://{BUCKET}/{settings.storage.output_prefix}", store), page)
+    except ReviewError as error:
+        print(f"no review page: {error}")
+        return
+    print(f"review page: {written.resolve()}")
 
 
 def _scrape_summary(port: int) -> str:

@@ -1,16 +1,24 @@
-"""`retouch enhance`: the image steps over local files, with a progress bar and one line per failure."""
+"""`retouch enhance`: the image steps over local files, with a progress bar and one line per failure.
+
+Beside each output `<stem>.<ext>` it writes `<stem>.manifest.json` (the object pipeline's manifest, with
+paths instead of keys), or `<stem>.failed.json` with the reason: the folder is what `retouch review` reads.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
+from worker import PIPELINE_VERSION
 from worker.engine_pool import EnginePool
 from worker.errors import RetouchError
 from worker.pipeline import Job, Request, image_steps, run_steps
-from worker.settings import PolicySettings, load_settings
+from worker.pipeline.manifest import job_manifest
+from worker.settings import CostSettings, PolicySettings, load_settings
 
 
 def enhance_files(args: argparse.Namespace) -> int:
@@ -43,19 +51,45 @@ def enhance_files(args: argparse.Namespace) -> int:
                 job = Job(limits=settings.limits, policy=policy, request=request, mask_data=mask_data)
                 job.data = _read(path, settings.limits.max_input_bytes)
                 run_steps(job, image_steps(engines, on_tiles), deadline=math.inf)
-                assert job.encoded is not None and job.extension is not None
-                (args.output / f"{path.stem}{job.extension}").write_bytes(job.encoded)
-            except RetouchError as error:
+                write_output(args.output, path, job, settings.cost)
+            except (RetouchError, EngineError) as error:
                 failures.append((path, f"{error.reason}: {error}"))
-            except EngineError as error:
-                failures.append((path, f"{error.reason}: {error}"))
+                write_failure(args.output, path, error.reason, str(error))
             bar.update(1)
     finally:
         bar.close()
         engines.close()
     for path, reason in failures:
         print(f"{path}: {reason}")
+    if getattr(args, "review", False):
+        from worker.review import write_review_page
+
+        page = write_review_page(args.output, args.output / "review.html")
+        print(f"review page: {page.resolve()}")
     return 1 if failures else 0
+
+
+def write_output(folder: Path, source: Path, job: Job, prices: CostSettings) -> Path:
+    """`<stem>.<ext>` then `<stem>.manifest.json` (image first, as in the object pipeline); drops a stale
+    failure record, so at rest each input has an output with its manifest or a failure record."""
+    assert job.encoded is not None and job.extension is not None
+    image = folder / f"{source.stem}{job.extension}"
+    image.write_bytes(job.encoded)
+    manifest = job_manifest(job, source={"path": str(source.resolve())}, output={"path": image.name},
+                            prices=prices)
+    (folder / f"{source.stem}.manifest.json").write_text(json.dumps(manifest, indent=2))
+    (folder / f"{source.stem}.failed.json").unlink(missing_ok=True)
+    return image
+
+
+def write_failure(folder: Path, source: Path, reason: str, message: str) -> Path:
+    """`<stem>.failed.json`, shaped like the object pipeline's failure record; drops a stale manifest."""
+    record = folder / f"{source.stem}.failed.json"
+    body = {"pipeline_version": PIPELINE_VERSION, "source": {"path": str(source.resolve())}, "reason": reason,
+            "message": message, "failed_at": datetime.now(UTC).isoformat()}
+    record.write_text(json.dumps(body, indent=2))
+    (folder / f"{source.stem}.manifest.json").unlink(missing_ok=True)
+    return record
 
 
 def _read(path: Path, max_bytes: int) -> bytes:

@@ -38,6 +38,9 @@ class Metrics:
     event_lag_seconds: Histogram
     queue_wait_seconds: Histogram
     tiles_per_image: Histogram
+    engine_cpu_seconds: Counter
+    engine_gpu_seconds: Counter
+    price_per_hour: Gauge
     engine_cache: Counter
     backend_info: Gauge
     events: Counter
@@ -76,6 +79,15 @@ def get_metrics() -> Metrics:
                                      "From a task being enqueued to a worker starting it.", buckets=LAG_BUCKETS),
         tiles_per_image=Histogram("retouch_tiles_per_image", "Tiles one engine split one image into.",
                                   ["engine"], buckets=COUNT_BUCKETS),
+        engine_cpu_seconds=Counter("retouch_engine_cpu_seconds",
+                                   "Process CPU seconds (every thread) spent in engine calls.",
+                                   ["engine", "backend"]),
+        engine_gpu_seconds=Counter("retouch_engine_gpu_seconds",
+                                   "GPU seconds (CUDA events around the call) spent in engine calls.",
+                                   ["engine", "backend"]),
+        price_per_hour=Gauge("retouch_price_per_hour_usd",
+                             "The worker's configured price of one CPU-hour or GPU-hour (RETOUCH_PRICE_*_HOUR).",
+                             ["resource"], multiprocess_mode="max"),
         engine_cache=Counter("retouch_engine_cache", "Engine build cache look-ups (ONNX export, TensorRT plan).",
                              ["cache", "result"]),
         backend_info=Gauge("retouch_backend_info", "1 for each engine loaded, with its backend and device.",

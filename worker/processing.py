@@ -54,6 +54,10 @@ def worker_context() -> WorkerContext:
     """Built once per pool process, on the first task (after fork)."""
     settings = load_settings()
     metrics = get_metrics()
+    # The rates as gauges, so the dashboard prices the same seconds the manifests price.
+    for resource, rate in (("cpu", settings.cost.price_cpu_hour), ("gpu", settings.cost.price_gpu_hour)):
+        if rate is not None:
+            metrics.price_per_hour.labels(resource=resource).set(rate)
     return WorkerContext(
         settings=settings,
         store=S3ObjectStore.from_settings(settings.storage),
@@ -75,7 +79,8 @@ def process_upload(record: ObjectCreated, ctx: WorkerContext, *, enqueued_at: fl
     if enqueued_at is not None:
         metrics.queue_wait_seconds.observe(max(0.0, time.time() - enqueued_at))
     job = Job(limits=settings.limits, policy=settings.policy_for(record.bucket), request=request or Request())
-    steps = object_steps(record, ctx.store, settings.storage, ctx.engines, progress=_log_progress(record))
+    steps = object_steps(record, ctx.store, settings.storage, ctx.engines, progress=_log_progress(record),
+                         prices=settings.cost)
     started = time.perf_counter()
     metrics.tasks_in_progress.inc()
     try:
@@ -90,6 +95,9 @@ def process_upload(record: ObjectCreated, ctx: WorkerContext, *, enqueued_at: fl
     for run in job.engine_runs:
         metrics.engine_seconds.labels(engine=run.engine, backend=run.backend).observe(run.seconds)
         metrics.tiles_per_image.labels(engine=run.engine).observe(run.tiles)
+        metrics.engine_cpu_seconds.labels(engine=run.engine, backend=run.backend).inc(run.cpu_seconds)
+        if run.gpu_seconds is not None:
+            metrics.engine_gpu_seconds.labels(engine=run.engine, backend=run.backend).inc(run.gpu_seconds)
     for verdict in job.gate:
         metrics.gate.labels(step=verdict.step, verdict=verdict.verdict, reason=verdict.reason).inc()
     if job.analysis is not None:

@@ -1,7 +1,8 @@
-"""Sample listing photos for the demo: public-domain / CC0 images that scikit-image ships, degraded in code.
+"""Sample listing photos for the demo, degraded in code: product renders first, then scikit-image's photos.
 
-astronaut, rocket, hubble_deep_field: NASA, public domain; coffee (Rachel Michetti) and chelsea
-(Stefan van der Walt): CC0. See scikit-image's data/README.txt.
+Product renders: Solidus's sample images (BSD-3-Clause), downscaled into `worker/samples/` (see its NOTICE.md).
+astronaut, rocket: NASA, public domain; coffee (Rachel Michetti) and chelsea (Stefan van der Walt): CC0,
+shipped by scikit-image (its data/README.txt).
 """
 
 from __future__ import annotations
@@ -12,7 +13,13 @@ from importlib.resources import files
 import numpy as np
 from PIL import Image
 
-SAMPLES = ("coffee.png", "chelsea.png", "astronaut.png", "rocket.jpg", "hubble_deep_field.jpg", "motorcycle_left.png")
+# (package, file): product photos lead because listings are what the demo shows; the rest add variety.
+SAMPLES = (
+    ("worker", "samples/mug_set.jpg"), ("worker", "samples/cap_red_1.jpg"), ("worker", "samples/tote.jpg"),
+    ("worker", "samples/bottles_1.jpg"), ("worker", "samples/dark_tee.jpg"), ("worker", "samples/tshirt.jpg"),
+    ("skimage", "data/coffee.png"), ("skimage", "data/chelsea.png"), ("skimage", "data/astronaut.png"),
+    ("skimage", "data/rocket.jpg"),
+)
 
 
 def degrade(image: Image.Image, *, short_side: int, noise_sigma: float, jpeg_quality: int, seed: int) -> bytes:
@@ -30,13 +37,12 @@ def degrade(image: Image.Image, *, short_side: int, noise_sigma: float, jpeg_qua
 
 def sample_uploads(count: int, *, short_side: int = 192) -> list[tuple[str, bytes]]:
     """(file name, JPEG bytes) for `count` degraded samples, cycling through the shipped images."""
-    data_dir = files("skimage") / "data"
     uploads = []
     for index in range(count):
-        name = SAMPLES[index % len(SAMPLES)]
-        with Image.open(io.BytesIO((data_dir / name).read_bytes())) as image:
+        package, path = SAMPLES[index % len(SAMPLES)]
+        with Image.open(io.BytesIO(files(package).joinpath(path).read_bytes())) as image:
             payload = degrade(image, short_side=short_side, noise_sigma=4.0 + index % 3 * 3,
                               jpeg_quality=55 + index % 4 * 10, seed=index)
-        stem = name.rsplit(".", 1)[0]
+        stem = path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
         uploads.append((f"{stem}-{index:02d}.jpg", payload))
     return uploads

@@ -172,6 +172,15 @@ class BucketPolicySettings(_Area):
     )
 
 
+class CostSettings(_Area):
+    """Hourly rates that turn the CPU and GPU seconds each image used into a price in its manifest."""
+
+    price_cpu_hour: float | None = Field(
+        default=None, ge=0, description="USD per CPU-hour (one core busy for an hour); unset: no price, only seconds.")
+    price_gpu_hour: float | None = Field(
+        default=None, ge=0, description="USD per GPU-hour; unset: GPU seconds are recorded but not priced.")
+
+
 class SettingsError(ValueError):
     """Every invalid setting found at start-up, listed together."""
 
@@ -186,6 +195,7 @@ class Settings:
     ingest: IngestSettings
     buckets: BucketPolicySettings
     engines: EngineSettings
+    cost: CostSettings
 
     def policy_for(self, bucket: str) -> PolicySettings:
         """The policy with this bucket's overrides applied (validated at start-up)."""
@@ -204,6 +214,7 @@ AREAS = {
     "ingest": IngestSettings,
     "buckets": BucketPolicySettings,
     "engines": EngineSettings,
+    "cost": CostSettings,
 }
 
 

@@ -53,6 +53,20 @@ def table(title: str, targets: list[dict], description: str = "") -> dict:
 
 
 FINISHED = 'outcome=~"succeeded|failed"'
+# Images delivered per second; engine seconds of failed tasks stay in the numerators: they were paid for too.
+ENHANCED = f'sum(rate(retouch_tasks_total{{outcome="succeeded"}}[{R}]))'
+
+
+def engine_seconds_per_1000(resource: str) -> str:
+    return f"1000 * sum(rate(retouch_engine_{resource}_seconds_total[{R}])) / {ENHANCED}"
+
+
+def price_per_1000(resource: str) -> str:
+    """Each worker's seconds at its own configured rate (CPU and GPU nodes are priced differently)."""
+    seconds = f"sum by (instance) (rate(retouch_engine_{resource}_seconds_total[{R}]))"
+    rate = f'max by (instance) (retouch_price_per_hour_usd{{resource="{resource}"}})'
+    return f"1000 * sum({seconds} * on (instance) {rate}) / 3600 / {ENHANCED}"
+
 
 ROWS: list[tuple[str, list[dict]]] = [
     ("Throughput", [
@@ -131,6 +145,17 @@ ROWS: list[tuple[str, list[dict]]] = [
         ts("Quality gate: share applied",
            [q(f'sum by (step) (rate(retouch_gate_total{{verdict="applied"}}[{R}])) '
               f"/ sum by (step) (rate(retouch_gate_total[{R}]))", "{{step}}")], unit="percentunit"),
+    ]),
+    ("Cost", [
+        ts("Cost per 1,000 images", [q(engine_seconds_per_1000("cpu"), "CPU-seconds"),
+                                     q(engine_seconds_per_1000("gpu"), "GPU-seconds")], unit="s",
+           description="Engine CPU-seconds (every thread) and GPU-seconds spent per 1,000 enhanced images. "
+           "Divide by 3,600 for CPU-hours; times your hourly rate is the bill. Rises with upscale factor, "
+           "photo size and fp32 instead of bf16."),
+        ts("Price per 1,000 images", [q(price_per_1000("cpu"), "CPU"), q(price_per_1000("gpu"), "GPU")],
+           unit="currencyUSD",
+           description="The same seconds at each worker's RETOUCH_PRICE_CPU_HOUR / RETOUCH_PRICE_GPU_HOUR; "
+           "empty where no rate is set."),
     ]),
     ("GPU", [
         ts("GPU memory used", [q("retouch_gpu_memory_used_bytes / retouch_gpu_memory_total_bytes",

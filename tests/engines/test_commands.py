@@ -54,6 +54,9 @@ def test_bench_json_and_errors(capsys: pytest.CaptureFixture[str], tmp_path) -> 
     (result,) = report["results"]
     assert result["engine"] == "retouch-denoise" and result["backend"] == "torch"
     assert result["megapixels_per_s"] > 0 and result["memory_kind"] == "rss_delta"
+    # CPU-seconds per output megapixel: the figure a manifest's cost grows by (denoise keeps 32x32 = 0.001024 MP)
+    assert result["cpu_seconds"] > 0
+    assert result["cpu_seconds_per_output_megapixel"] == pytest.approx(result["cpu_seconds"] / 0.001024)
     reasons = {(e["engine"], e["backend"]): e["error"] for e in report["errors"]}
     assert reasons[("nope", "-")].startswith("unknown_engine")
     assert reasons[("retouch-denoise", "tensorrt")].startswith("backend_unavailable")

@@ -23,4 +23,7 @@ def test_demo_runs_the_whole_loop_with_the_embedded_broker(tmp_path):
     assert "broker: sqla+sqlite:///" in result.stdout  # nothing configured: the embedded default
     assert "2/2 done" in result.stdout
     assert 'retouch_tasks_total{outcome="succeeded",reason="none"} 2.0' in result.stdout
-    assert len(list((tmp_path / "out").iterdir())) == 2
+    page = tmp_path / "out" / "review.html"
+    assert f"review page: {page.resolve()}" in result.stdout
+    assert page.read_text().count('class="card"') == 2
+    assert len([path for path in (tmp_path / "out").iterdir() if path != page]) == 2

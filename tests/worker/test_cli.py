@@ -51,3 +51,29 @@ def test_every_engine_family_is_reachable_from_the_cli():
     assert train.model_id == "retouch-inpaint" and train.func.__name__ == "_run_train"
     assert parser.parse_args(["eval", "inpaint"]).task == "inpaint"
     assert parser.parse_args(["ingest", "amqp", "--url", "amqp://x"]).func.__name__ == "cmd_ingest_amqp"
+
+
+@pytest.mark.slow
+def test_enhance_writes_a_manifest_per_output_a_record_per_failure_and_the_review_page(tmp_path, capsys, monkeypatch):
+    import json
+
+    monkeypatch.setenv("RETOUCH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("RETOUCH_PRICE_CPU_HOUR", "0.04")
+    good = tmp_path / "shoe.png"
+    Image.fromarray((np.random.default_rng(1).random((24, 32, 3)) * 255).astype(np.uint8)).save(good)
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not a photo")
+    out = tmp_path / "out"
+
+    code = main(["enhance", str(good), str(bad), "--output", str(out), "--task", "super_resolution", "--scale", "2",
+                 "--model", "retouch-sr-x2-bicubic", "--backend", "torch", "--review"])
+
+    assert code == 1
+    manifest = json.loads((out / "shoe.manifest.json").read_text())
+    assert manifest["source"]["path"] == str(good.resolve()) and manifest["output"]["path"] == "shoe.png"
+    assert manifest["output"]["width"] == 64 and manifest["engines"][0]["engine"] == "retouch-sr-x2-bicubic"
+    assert manifest["cost"]["cpu_seconds"] > 0 and manifest["cost"]["price"]["cpu_hour"] == 0.04
+    failure = json.loads((out / "notes.failed.json").read_text())
+    assert failure["reason"] == "not_an_image" and failure["source"]["path"] == str(bad.resolve())
+    assert f"review page: {(out / 'review.html').resolve()}" in capsys.readouterr().out
+    assert (out / "review.html").read_text().count('class="card"') == 1

@@ -17,7 +17,7 @@ from worker.pipeline.masks import build_mask
 from worker.pipeline.objects import OutputLocation, dedupe_step, fetch_step, put_step
 from worker.pipeline.plan import plan
 from worker.pipeline.runner import Step, StepObserver, run_steps
-from worker.settings import StorageSettings
+from worker.settings import CostSettings, StorageSettings
 from worker.storage import ObjectStore
 
 __all__ = ["Job", "Request", "Step", "StepObserver", "run_steps", "image_steps", "object_steps"]
@@ -37,12 +37,13 @@ def image_steps(engines: EngineProvider, progress: Progress | None = None) -> li
 
 
 def object_steps(record: ObjectCreated, store: ObjectStore, storage: StorageSettings,
-                 engines: EngineProvider, progress: Progress | None = None) -> list[Step]:
-    """The whole flow for one uploaded object version."""
+                 engines: EngineProvider, progress: Progress | None = None,
+                 prices: CostSettings | None = None) -> list[Step]:
+    """The whole flow for one uploaded object version; `prices` put a price on the manifest's cost."""
     where = OutputLocation(record, storage)
     return [
         dedupe_step(store, record, where),
         fetch_step(store, record),
         *image_steps(engines, progress),
-        put_step(store, record, where),
+        put_step(store, record, where, prices),
     ]

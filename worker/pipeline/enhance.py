@@ -12,6 +12,7 @@ from worker.errors import InvalidRequest, from_engine_error
 from worker.pipeline import canvas as canvas_ops
 from worker.pipeline import gate
 from worker.pipeline.canvas import Canvas
+from worker.pipeline.cost import CostMeter
 from worker.pipeline.job import DecodedImage, EngineRun, EngineStep, Job
 from worker.pipeline.looks import apply_look, load_look
 from worker.pipeline.runner import Step
@@ -95,16 +96,18 @@ def apply_engines(job: Job, provider: EngineProvider, progress: Progress | None 
             if task != EXPECTED_ENGINE_TASK[step.task]:
                 raise InvalidRequest(f"model {step.model!r} is a {task} engine; {step.task} needs another")
             before = pixels
+            meter = CostMeter(engine.device)  # around the call only: a first use's model load is not per image
             if step.task == "tone":
                 pixels = _tone_step(job, engine, step, pixels)
             else:
                 # Masked engines own their working resolution and the composite (alpha passes through).
                 pixels = engine.fill(pixels, mask, on_tiles) if mask is not None else engine.process(pixels, on_tiles)
-                if step.task in GATED_CHECKS:
-                    verdict = GATED_CHECKS[step.task](before, pixels) if step.gated else gate.requested(step.task)
-                    job.gate.append(verdict)
-                    if verdict.verdict == "kept":
-                        pixels = before
+            cost = meter.stop()
+            if step.task in GATED_CHECKS:
+                verdict = GATED_CHECKS[step.task](before, pixels) if step.gated else gate.requested(step.task)
+                job.gate.append(verdict)
+                if verdict.verdict == "kept":
+                    pixels = before
         except EngineError as error:
             raise from_engine_error(error) from error
         job.engine_runs.append(
@@ -115,6 +118,8 @@ def apply_engines(job: Job, provider: EngineProvider, progress: Progress | None 
                 seconds=time.perf_counter() - started,
                 tiles=tiles[0],
                 precision=engine.precision,
+                cpu_seconds=cost.cpu_seconds,
+                gpu_seconds=cost.gpu_seconds,
             )
         )
     rgb = np.clip(pixels[..., :3], 0.0, 1.0)

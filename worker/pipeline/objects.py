@@ -13,15 +13,15 @@ import json
 import posixpath
 import re
 import time
-from datetime import UTC, datetime
 
 from worker import PIPELINE_VERSION
 from worker.errors import RetryableError
 from worker.events import ObjectCreated
 from worker.pipeline.job import Job
+from worker.pipeline.manifest import job_manifest
 from worker.pipeline.masks import sidecar_key
 from worker.pipeline.runner import Step
-from worker.settings import StorageSettings
+from worker.settings import CostSettings, StorageSettings
 from worker.storage import ObjectInfo, ObjectStore, WriteConflict
 
 META_SOURCE_ETAG = "retouch-source-etag"
@@ -103,24 +103,16 @@ def _ascii(value: str) -> str:
     return re.sub(r"[^A-Za-z0-9._,:/-]", "_", value)[:512]
 
 
-def build_manifest(job: Job, record: ObjectCreated, where: OutputLocation, key: str, etag: str) -> dict:
-    assert job.analysis is not None and job.plan is not None and job.result is not None
-    return {
-        "pipeline_version": PIPELINE_VERSION,
-        "source": {"bucket": record.bucket, "key": record.key, "etag": job.source_etag,
-                   "version_id": record.version_id, "bytes": len(job.data or b""),
-                   "width": job.analysis.width, "height": job.analysis.height,
-                   "event_time": record.event_time.isoformat() if record.event_time else None},
-        "output": {"bucket": where.bucket, "key": key, "etag": etag, "content_type": job.content_type,
-                   "bytes": len(job.encoded or b""), "width": job.result.width, "height": job.result.height},
-        "analysis": {"noise_sigma": job.analysis.noise_sigma, "sharpness": job.analysis.sharpness,
-                     "jpeg_quality": job.analysis.jpeg_quality, "tone": job.tone},
-        "decisions": list(job.plan.decisions),
-        "gate": [verdict.as_dict() for verdict in job.gate],
-        "engines": [run.__dict__ for run in job.engine_runs],
-        "timings_seconds": {name: round(seconds, 4) for name, seconds in job.timings.items()},
-        "written_at": datetime.now(UTC).isoformat(),
-    }
+def build_manifest(job: Job, record: ObjectCreated, where: OutputLocation, key: str, etag: str,
+                   prices: CostSettings | None = None) -> dict:
+    return job_manifest(
+        job,
+        source={"bucket": record.bucket, "key": record.key, "etag": job.source_etag,
+                "version_id": record.version_id,
+                "event_time": record.event_time.isoformat() if record.event_time else None},
+        output={"bucket": where.bucket, "key": key, "etag": etag},
+        prices=prices,
+    )
 
 
 def write_once(store: ObjectStore, bucket: str, key: str, data: bytes, *, content_type: str,
@@ -147,7 +139,8 @@ def write_once(store: ObjectStore, bucket: str, key: str, data: bytes, *, conten
         raise RetryableError(f"{key} changed while writing", reason="write_conflict") from None
 
 
-def put_step(store: ObjectStore, record: ObjectCreated, where: OutputLocation) -> Step:
+def put_step(store: ObjectStore, record: ObjectCreated, where: OutputLocation,
+             prices: CostSettings | None = None) -> Step:
     """Image first, then its manifest: a manifest always points at a written image, and a delivery that finds
     the image without its manifest (a crash or a lost response in between) completes the job."""
 
@@ -163,7 +156,7 @@ def put_step(store: ObjectStore, record: ObjectCreated, where: OutputLocation) -
         etag, kept_image = write_once(store, where.bucket, key, job.encoded, content_type=job.content_type,
                                       metadata=metadata, source_etag=job.source_etag)
         job.outputs.update(bucket=where.bucket, key=key, etag=etag, written_at=time.time())
-        manifest = build_manifest(job, record, where, key, etag)
+        manifest = build_manifest(job, record, where, key, etag, prices)
         if kept_image is not None:
             # The stored image is an earlier delivery's: describe those bytes, not this run's re-encode.
             manifest["output"]["bytes"] = kept_image.size
