@@ -79,8 +79,10 @@ class Review:
 
 
 def outcome_of(manifest: dict) -> Outcome:
-    """`kept` when no engine changed the pixels (the planner or the quality gate kept the original)."""
-    return "enhanced" if manifest.get("engines") else "kept"
+    """`kept` when no engine changed the pixels: the planner chose none, or the quality gate kept the photo
+    as it was after each engine that ran (`applied` false: the engine ran, its output was not used)."""
+    return "enhanced" if any(run.get("applied", True) for run in manifest.get("engines") or []) else "kept"
+PLANNED_OUT = {"already_large", "already_clean", "output_limit"}
 
 
 def _content_type(name: str, declared: str | None = None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -99,3 +100,13 @@ def test_cli_writes_the_page_and_prints_its_path(tmp_path, capsys):
     folder = review_folder(tmp_path)
     assert main(["review", str(folder), "--output", str(tmp_path / "page.html")]) == 0
     assert capsys.readouterr().out.strip() == f"review page: {(tmp_path / 'page.html').resolve()}"
+
+
+def test_a_photo_whose_engines_the_gate_all_kept_is_kept_not_enhanced():
+    from worker.review import outcome_of
+
+    tone_ran = {**SR_RUN, "engine": "retouch-tone", "applied": False}
+    gate = [{"step": "tone", "verdict": "kept", "reason": "no_visible_change", "detail": "dE 0.4"}]
+    assert outcome_of(manifest(Path("a.png"), "a.png", engines=[tone_ran], gate=gate)) == "kept"
+    assert outcome_of(manifest(Path("a.png"), "a.png", engines=[tone_ran, SR_RUN], gate=gate)) == "enhanced"
+    assert outcome_of(manifest(Path("a.png"), "a.png", engines=[])) == "kept"

@@ -96,15 +96,17 @@ def apply_engines(job: Job, provider: EngineProvider, progress: Progress | None 
             if task != EXPECTED_ENGINE_TASK[step.task]:
                 raise InvalidRequest(f"model {step.model!r} is a {task} engine; {step.task} needs another")
             before = pixels
+            verdict = None
             meter = CostMeter(engine.device)  # around the call only: a first use's model load is not per image
             if step.task == "tone":
-                pixels = _tone_step(job, engine, step, pixels)
+                pixels, verdict = _tone_step(job, engine, step, pixels)
             else:
                 # Masked engines own their working resolution and the composite (alpha passes through).
                 pixels = engine.fill(pixels, mask, on_tiles) if mask is not None else engine.process(pixels, on_tiles)
             cost = meter.stop()
             if step.task in GATED_CHECKS:
                 verdict = GATED_CHECKS[step.task](before, pixels) if step.gated else gate.requested(step.task)
+            if verdict is not None:
                 job.gate.append(verdict)
                 if verdict.verdict == "kept":
                     pixels = before
@@ -120,6 +122,7 @@ def apply_engines(job: Job, provider: EngineProvider, progress: Progress | None 
                 precision=engine.precision,
                 cpu_seconds=cost.cpu_seconds,
                 gpu_seconds=cost.gpu_seconds,
+                applied=verdict is None or verdict.verdict == "applied",
             )
         )
     rgb = np.clip(pixels[..., :3], 0.0, 1.0)
@@ -133,7 +136,8 @@ def apply_engines(job: Job, provider: EngineProvider, progress: Progress | None 
 GATED_CHECKS = {"denoise": gate.check_denoise, "super_resolution": gate.check_super_resolution}
 
 
-def _tone_step(job: Job, engine: EngineLike, step: EngineStep, pixels: np.ndarray) -> np.ndarray:
+def _tone_step(job: Job, engine: EngineLike, step: EngineStep,
+               pixels: np.ndarray) -> tuple[np.ndarray, gate.GateVerdict]:
     """Predict the photo's correction from its thumbnail; under `auto`, apply it only when the gate, looking
     at the corrected thumbnail, finds it visible and harmless (full resolution is paid for only then)."""
     from engines import tone
@@ -145,11 +149,10 @@ def _tone_step(job: Job, engine: EngineLike, step: EngineStep, pixels: np.ndarra
         verdict = gate.check_tone(small, transform.apply(small), job.policy.tone_min_delta_e)
     else:
         verdict = gate.requested("tone")
-    job.gate.append(verdict)
     if verdict.verdict == "kept":
-        return pixels
+        return pixels, verdict
     rgb = transform.apply(pixels)
-    return rgb if pixels.shape[2] == 3 else np.concatenate([rgb, pixels[..., 3:]], axis=2)
+    return (rgb if pixels.shape[2] == 3 else np.concatenate([rgb, pixels[..., 3:]], axis=2)), verdict
 
 
 def enhance_step(provider: EngineProvider, progress: Progress | None = None) -> Step:

@@ -117,6 +117,7 @@ class EngineRun:
     precision: str = "fp32"  # what the backend really ran (engines/precision.py decides it)
     cpu_seconds: float = 0.0  # process CPU time of the engine call, every thread (worker/pipeline/cost.py)
     gpu_seconds: float | None = None  # CUDA-event time of the call; None off CUDA
+    applied: bool = True  # False when the quality gate kept the photo as it was (the engine's cost still counts)
 
 
 @dataclass
