@@ -5,8 +5,8 @@ per-pixel transform (a 3D LUT and a vignetting gain). Here they are applied to t
 Pillow's `Color3DLUT` (trilinear, in C): ~30 ms per megapixel on one core, whatever the network cost.
 The lookup runs on 8-bit values, which is what the encoder writes for every format but 16-bit PNG.
 
-`estimates` reads, from the same parameters, what the transform does to neutral greys: the exposure
-change and the colour cast it removes. The planner's analysis and the manifest report those.
+`estimates` measures what the transform does to the photo's thumbnail: the exposure change, the colour
+cast it removes from what ends up neutral, and the mean colour difference the quality gate judges.
 """
 
 from __future__ import annotations
@@ -67,62 +67,43 @@ def apply_params(rgb: np.ndarray, lut: np.ndarray, gain: float) -> np.ndarray:
 
 @dataclass(frozen=True)
 class ToneEstimates:
-    """What a predicted transform does, in photographers' terms.
+    """What a predicted transform does to this photo, in photographers' terms (measured on its thumbnail).
 
-    exposure_stops: brightness change of mid grey in linear light (+1 = the photo was a stop too dark).
-    cast_removed: the (a*, b*) of the cast removed from light greys (CIELAB; +b* = a yellow cast).
-    white_point: L* a light grey (sRGB 0.9) is mapped to, as a check of the whites.
+    exposure_stops: change of the mean luminance, in linear light (+1: the photo was a stop too dark).
+    cast_removed: mean CIELAB (a*, b*) taken away from the pixels the correction leaves near-neutral
+        (whites, greys: chroma below 8), i.e. the cast they had (+b*: yellow, -b*: blue; +a*: magenta).
     vignetting_gain: the corner gain applied (0 = none).
+    mean_delta_e: the mean CIEDE2000 change, what the quality gate compares with its threshold.
     """
 
     exposure_stops: float
     cast_removed: tuple[float, float]
     vignetting_gain: float
+    mean_delta_e: float
 
     def as_dict(self) -> dict:
         return {"exposure_stops": round(self.exposure_stops, 3),
                 "cast_removed_ab": [round(v, 2) for v in self.cast_removed],
-                "vignetting_gain": round(self.vignetting_gain, 3)}
+                "vignetting_gain": round(self.vignetting_gain, 3), "mean_delta_e": round(self.mean_delta_e, 2)}
 
 
 def _linear(v: np.ndarray) -> np.ndarray:
     return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
 
 
-def lab(rgb: np.ndarray) -> np.ndarray:
-    """sRGB (..., 3) in [0, 1] -> CIELAB (D65)."""
-    from skimage.color import rgb2lab
+def estimates(before: np.ndarray, after: np.ndarray, gain: float) -> ToneEstimates:
+    """From a thumbnail (H, W, 3) before and after the transform."""
+    from skimage.color import deltaE_ciede2000, rgb2lab
 
-    arr = np.asarray(rgb, dtype=np.float64)
-    return rgb2lab(arr.reshape(-1, 1, 3)).reshape(arr.shape)
-
-
-def estimates(lut: np.ndarray, gain: float) -> ToneEstimates:
-    size = lut.shape[1]
-    greys = np.linspace(0.0, 1.0, 33)
-    coords = greys * (size - 1)
-    mapped = np.stack([_trilinear(lut, np.stack([c, c, c])) for c in coords])  # (33, 3)
-    mid = 16  # sRGB 0.5
-    y_in = float(_linear(np.array(greys[mid])))
-    y_out = float((_linear(np.clip(mapped[mid], 1e-4, 1.0)) * np.array([0.2126, 0.7152, 0.0722])).sum())
-    light = slice(20, 31)  # sRGB 0.62 .. 0.94: where a cast on a white or grey product shows
-    ab = lab(mapped[light])[:, 1:].mean(axis=0)
-    return ToneEstimates(exposure_stops=math.log2(max(y_out, 1e-4) / y_in),
-                         cast_removed=(-float(ab[0]), -float(ab[1])), vignetting_gain=gain)
-
-
-def _trilinear(lut: np.ndarray, point: np.ndarray) -> np.ndarray:
-    """lut (3, s, s, s) at a point in grid units (r, g, b) -> (3,)."""
-    size = lut.shape[1]
-    i0 = np.clip(np.floor(point).astype(int), 0, size - 2)
-    f = point - i0
-    out = np.zeros(3)
-    for dr in (0, 1):
-        for dg in (0, 1):
-            for db in (0, 1):
-                w = (f[0] if dr else 1 - f[0]) * (f[1] if dg else 1 - f[1]) * (f[2] if db else 1 - f[2])
-                out += w * lut[:, i0[0] + dr, i0[1] + dg, i0[2] + db]
-    return out
+    weights = np.array([0.2126, 0.7152, 0.0722])
+    y_before = float((_linear(before) @ weights).mean())
+    y_after = float((_linear(after) @ weights).mean())
+    lab_before, lab_after = rgb2lab(before), rgb2lab(after)
+    neutral = np.hypot(lab_after[..., 1], lab_after[..., 2]) < 8.0
+    cast = (lab_before[neutral][:, 1:] - lab_after[neutral][:, 1:]).mean(axis=0) if neutral.any() else np.zeros(2)
+    return ToneEstimates(exposure_stops=math.log2(max(y_after, 1e-4) / max(y_before, 1e-4)),
+                         cast_removed=(float(cast[0]), float(cast[1])), vignetting_gain=gain,
+                         mean_delta_e=float(deltaE_ciede2000(lab_before, lab_after).mean()))
 
 
 @dataclass(frozen=True)
@@ -140,5 +121,7 @@ class ToneTransform:
     def apply(self, rgb: np.ndarray) -> np.ndarray:
         return apply_params(rgb, self.lut, self.gain)
 
-    def estimates(self) -> ToneEstimates:
-        return estimates(self.lut, self.gain)
+    def estimates(self, photo: np.ndarray) -> ToneEstimates:
+        """What the transform does to `photo` (H, W, 3|4), measured on its thumbnail."""
+        small = thumbnail(photo[..., :3])[0].transpose(1, 2, 0)
+        return estimates(small, self.apply(small), self.gain)

@@ -7,7 +7,7 @@ For each held-aside photo (the last 25 of products/train by name, never trained 
   engine and for a classical baseline (grey-world white balance + a 0.5-99.5 % per-channel levels stretch);
 - the photo as it is: how far the engine moves a good photo (PSNR of its output against its input).
 With `--gate`, the whole `auto` pipeline (analysis, plan, quality gate) runs on the full-size photos, as
-they are and degraded (spoiled tone, shrunk x0.5, noise sigma 12): the shares passed through and enhanced.
+they are and degraded (spoiled tone, shrunk x0.5, noise sigma 20): the shares passed through and enhanced.
 `--save-dir` writes side-by-sides (spoiled | corrected | truth; and `--real-lr` photos: as uploaded |
 corrected).
 """
@@ -195,8 +195,8 @@ def gate_shares(data_dir: Path, model: str, limit: int | None) -> dict:
             small = Image.fromarray((truth * 255 + 0.5).astype(np.uint8))
             small = small.resize((small.width // 2, small.height // 2), Image.Resampling.BICUBIC)
             run("shrunk x0.5", _encode(np.asarray(small, dtype=np.float32) / 255))
-            noisy = truth + rng.normal(0, 12 / 255, truth.shape)
-            run("noise sigma 12", _encode(noisy, 90))
+            noisy = truth + rng.normal(0, 20 / 255, truth.shape)  # ~10 on luma once clipped and JPEG'd
+            run("noise sigma 20", _encode(noisy, 90))
     finally:
         engines.close()
     return {kind: {**counts, "share_enhanced": round(counts["enhanced"] / counts["photos"], 3),

@@ -143,10 +143,12 @@ def _tone_step(job: Job, engine: EngineLike, step: EngineStep,
     from engines import tone
 
     transform = engine.tone(pixels)
-    job.tone = transform.estimates().as_dict()
+    small = tone.thumbnail(pixels[..., :3])[0].transpose(1, 2, 0)
+    corrected = transform.apply(small)
+    estimates = tone.estimates(small, corrected, transform.gain)
+    job.tone = estimates.as_dict()
     if step.gated:
-        small = tone.thumbnail(pixels[..., :3])[0].transpose(1, 2, 0)
-        verdict = gate.check_tone(small, transform.apply(small), job.policy.tone_min_delta_e)
+        verdict = gate.check_tone(small, corrected, estimates.mean_delta_e, job.policy.tone_min_delta_e)
     else:
         verdict = gate.requested("tone")
     if verdict.verdict == "kept":

@@ -24,8 +24,8 @@ Verdict = Literal["applied", "kept"]
 DENOISE_MIN_NOISE_DROP = 0.15
 # An upscale whose own downscale strays this far (PSNR) from the input changed the photo, not its size.
 SR_MIN_CONSISTENCY_DB = 25.0
-# Tone: detail (pixels in textured neighbourhoods) newly clipped to white or black, as a share of it.
-TONE_MAX_CLIPPED_DETAIL = 0.02
+# Tone: detail (pixels in textured neighbourhoods) the correction flattens, as a share of it.
+TONE_MAX_FLATTENED_DETAIL = 0.05
 
 
 @dataclass(frozen=True)
@@ -45,41 +45,36 @@ def requested(step: str) -> GateVerdict:
     return GateVerdict(step, "applied", "requested", "asked for explicitly: not gated")
 
 
-def delta_e_mean(before: np.ndarray, after: np.ndarray) -> float:
-    """Mean CIEDE2000 colour difference of two (H, W, 3) sRGB images in [0, 1]."""
-    from skimage.color import deltaE_ciede2000, rgb2lab
-
-    return float(deltaE_ciede2000(rgb2lab(before), rgb2lab(after)).mean())
-
-
-def _textured(gray: np.ndarray, min_std: float = 0.02) -> np.ndarray:
-    """Pixels whose 3x3 neighbourhood varies: product detail, not studio background."""
+def _local_std(gray: np.ndarray) -> np.ndarray:
+    """Standard deviation of each pixel's 3x3 neighbourhood: how much detail is there."""
     padded = np.pad(gray, 1, mode="edge")
-    windows = np.lib.stride_tricks.sliding_window_view(padded, (3, 3))
-    return windows.std(axis=(2, 3)) > min_std
+    return np.lib.stride_tricks.sliding_window_view(padded, (3, 3)).std(axis=(2, 3))
 
 
-def clipped_detail(before: np.ndarray, after: np.ndarray) -> float:
-    """Share of the textured pixels of `before` that `after` clips to white or black in every channel."""
-    detail = _textured(luma(before) / 255.0)
+def flattened_detail(before: np.ndarray, after: np.ndarray, min_std: float = 0.02) -> float:
+    """Share of the detailed pixels of `before` (3x3 std above `min_std`: product texture, not studio
+    background) whose detail `after` all but erases (std below a quarter): what blowing out a white
+    shirt or crushing a black one does. A correct exposure or colour change keeps that detail."""
+    std_before = _local_std(luma(before) / 255.0)
+    detail = std_before > min_std
     if not detail.any():
         return 0.0
-    newly = ((after >= 0.996).all(axis=2) & ~(before >= 0.996).all(axis=2)) | (
-        (after <= 0.004).all(axis=2) & ~(before <= 0.004).all(axis=2))
-    return float((newly & detail).sum() / detail.sum())
+    std_after = _local_std(luma(after) / 255.0)
+    return float((detail & (std_after < 0.25 * std_before)).sum() / detail.sum())
 
 
-def check_tone(thumb_before: np.ndarray, thumb_after: np.ndarray, min_delta_e: float) -> GateVerdict:
-    """Tone on thumbnails (H, W, 3): apply when the correction is visible and clips no detail."""
-    change = delta_e_mean(thumb_before, thumb_after)
+def check_tone(thumb_before: np.ndarray, thumb_after: np.ndarray, change: float, min_delta_e: float) -> GateVerdict:
+    """Tone on thumbnails (H, W, 3) whose mean CIEDE2000 difference is `change`: apply when the
+    correction is visible and flattens no detail."""
     if change < min_delta_e:
         return GateVerdict("tone", "kept", "no_visible_change",
                            f"the correction would change colours by mean dE2000 {change:.2f} < {min_delta_e}")
-    clipped = clipped_detail(thumb_before, thumb_after)
-    if clipped > TONE_MAX_CLIPPED_DETAIL:
-        return GateVerdict("tone", "kept", "would_clip",
-                           f"the correction would clip {clipped:.1%} of the detail to white or black")
-    return GateVerdict("tone", "applied", "improves", f"mean dE2000 {change:.2f}; {clipped:.1%} of detail clipped")
+    flattened = flattened_detail(thumb_before, thumb_after)
+    if flattened > TONE_MAX_FLATTENED_DETAIL:
+        return GateVerdict("tone", "kept", "would_flatten_detail",
+                           f"the correction would flatten {flattened:.1%} of the detail (clipped or crushed)")
+    return GateVerdict("tone", "applied", "improves",
+                       f"mean dE2000 {change:.2f}; {flattened:.1%} of the detail flattened")
 
 
 def check_denoise(before: np.ndarray, after: np.ndarray) -> GateVerdict:
