@@ -261,6 +261,7 @@ def run_bench(engines: Sequence[str], backends: Sequence[str], sizes: Sequence[i
     from engines.errors import EngineError
     from engines.roofline import flops_per_input_pixel
     from engines.session import Engine
+    from engines.spec import Task
 
     results: list[BenchResult | dict[str, str]] = []
     rng = np.random.default_rng(0)
@@ -271,7 +272,12 @@ def run_bench(engines: Sequence[str], backends: Sequence[str], sizes: Sequence[i
             results.append({"engine": model, "backend": "-", "error": f"{exc.reason}: {exc}"})
             continue
         side = max(64 // loaded.spec.size_multiple * loaded.spec.size_multiple, loaded.spec.min_size)
-        flops_per_pixel = flops_per_input_pixel(loaded.module, loaded.spec.in_channels, side, loaded.takes_mask)
+        if loaded.spec.task is Task.TONE:
+            # A tone network runs once per photo on a thumbnail; per pixel there is only a table lookup
+            # (memory-bound, no multiply-adds to count against a GEMM peak).
+            flops_per_pixel = 0.0
+        else:
+            flops_per_pixel = flops_per_input_pixel(loaded.module, loaded.spec.in_channels, side, loaded.takes_mask)
         seen: set[tuple[str, str]] = set()
         for backend in backends:
             for precision in precisions:

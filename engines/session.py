@@ -223,7 +223,10 @@ class Engine:
         """
         image, mask = self._check_image(image, mask)
         if self.spec.task is Task.TONE:
-            result = self.tone(image).apply(image)
+            from engines.tone import to_uint8
+
+            quantised = to_uint8(image)  # read twice (thumbnail, lookup), converted once
+            result = self.tone(quantised).apply(image, quantised)
             if progress is not None:
                 progress(1, 1)
             return self._finish(image, None, result)
@@ -251,7 +254,8 @@ class Engine:
 
         if self.spec.task is not Task.TONE:
             raise InvalidInput(f"{self.spec.id} is a {self.spec.task} engine, not a tone engine")
-        image, _ = self._check_image(image, None)
+        if image.dtype != np.uint8:  # a `to_uint8` photo is already checked and in range
+            image, _ = self._check_image(image, None)
         # The backend directly, not run_batch: the parameters are not pixels and must not be clamped.
         params = self._require_open().run(tone.thumbnail(image[..., :3], self.spec.tile_size))
         return tone.ToneTransform.from_params(params)

@@ -20,14 +20,17 @@ THUMBNAIL_SIDE = 128
 
 
 def thumbnail(rgb: np.ndarray, side: int = THUMBNAIL_SIDE) -> np.ndarray:
-    """(1, 3, side, side) float32: the whole photo squashed to a square, as the network was trained."""
+    """(1, 3, side, side) float32: the whole photo (float in [0, 1], or its `to_uint8`) squashed to a square,
+    as the network was trained."""
     from PIL import Image
 
-    small = Image.fromarray(_to_uint8(rgb)).resize((side, side), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    pixels = rgb if rgb.dtype == np.uint8 else to_uint8(rgb)
+    small = Image.fromarray(pixels).resize((side, side), Image.Resampling.BILINEAR, reducing_gap=2.0)
     return (np.asarray(small, dtype=np.float32) / 255.0).transpose(2, 0, 1)[None].copy()
 
 
-def _to_uint8(rgb: np.ndarray) -> np.ndarray:
+def to_uint8(rgb: np.ndarray) -> np.ndarray:
+    """RGB of (H, W, 3|4) float in [0, 1] as rounded 8-bit: what the lookup and the thumbnail read."""
     scaled = np.multiply(rgb[..., :3], 255.0, dtype=np.float32)  # in place from here: one float copy per photo
     np.clip(scaled, 0.0, 255.0, out=scaled)
     scaled += 0.5
@@ -50,18 +53,25 @@ def radial_r2(height: int, width: int) -> np.ndarray:
     return (u * u + v * v) / 2.0
 
 
-def apply_params(rgb: np.ndarray, lut: np.ndarray, gain: float) -> np.ndarray:
-    """Apply the vignetting gain, then the LUT, to (H, W, 3) float in [0, 1]; returns float32 (H, W, 3)."""
+# Below this corner gain (0.1 % brighter corners) vignetting is not worth a pass over the photo.
+MIN_VIGNETTING_GAIN = 1e-3
+
+
+def apply_params(rgb: np.ndarray, lut: np.ndarray, gain: float, quantised: np.ndarray | None = None) -> np.ndarray:
+    """Apply the vignetting gain, then the LUT, to (H, W, 3|4) float in [0, 1]; returns float32 (H, W, 3).
+
+    quantised: `to_uint8(rgb)` when the caller has it already (the engine made its thumbnail from it)."""
     from PIL import Image, ImageFilter
 
     size = lut.shape[1]
-    pixels = rgb[..., :3]
-    if abs(gain) > 1e-4:
-        pixels = pixels * (1.0 + gain * radial_r2(*pixels.shape[:2]))[..., None]
+    if abs(gain) > MIN_VIGNETTING_GAIN:
+        pixels = to_uint8(rgb[..., :3] * (1.0 + gain * radial_r2(*rgb.shape[:2]))[..., None])
+    else:
+        pixels = quantised if quantised is not None else to_uint8(rgb)
     # Pillow's table: channels fastest, then r, then g, then b; ours is (c, r, g, b).
     table = np.clip(lut, 0.0, 1.0).transpose(3, 2, 1, 0).reshape(-1)
     lookup = ImageFilter.Color3DLUT((size, size, size), table)
-    out = Image.fromarray(_to_uint8(pixels)).filter(lookup)
+    out = Image.fromarray(pixels).filter(lookup)
     return np.multiply(np.asarray(out), np.float32(1 / 255), dtype=np.float32)
 
 
@@ -118,8 +128,8 @@ class ToneTransform:
         lut, gain = unpack(params)
         return cls(lut=lut, gain=gain)
 
-    def apply(self, rgb: np.ndarray) -> np.ndarray:
-        return apply_params(rgb, self.lut, self.gain)
+    def apply(self, rgb: np.ndarray, quantised: np.ndarray | None = None) -> np.ndarray:
+        return apply_params(rgb, self.lut, self.gain, quantised)
 
     def estimates(self, photo: np.ndarray) -> ToneEstimates:
         """What the transform does to `photo` (H, W, 3|4), measured on its thumbnail."""

@@ -142,8 +142,9 @@ def _tone_step(job: Job, engine: EngineLike, step: EngineStep,
     at the corrected thumbnail, finds it visible and harmless (full resolution is paid for only then)."""
     from engines import tone
 
-    transform = engine.tone(pixels)
-    small = tone.thumbnail(pixels[..., :3])[0].transpose(1, 2, 0)
+    quantised = tone.to_uint8(pixels)  # read three times below, converted once
+    transform = engine.tone(quantised)
+    small = tone.thumbnail(quantised)[0].transpose(1, 2, 0)
     corrected = transform.apply(small)
     estimates = tone.estimates(small, corrected, transform.gain)
     job.tone = estimates.as_dict()
@@ -153,7 +154,7 @@ def _tone_step(job: Job, engine: EngineLike, step: EngineStep,
         verdict = gate.requested("tone")
     if verdict.verdict == "kept":
         return pixels, verdict
-    rgb = transform.apply(pixels)
+    rgb = transform.apply(pixels, quantised)
     return (rgb if pixels.shape[2] == 3 else np.concatenate([rgb, pixels[..., 3:]], axis=2)), verdict
 
 
