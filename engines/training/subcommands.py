@@ -86,7 +86,7 @@ def register_tone_lut(models, common: argparse.ArgumentParser) -> Parsers:
     parser = models.add_parser("retouch-tone", parents=[common],
                                help="image-adaptive 3D LUT tone and colour engine (self-supervised)")
     parser.add_argument("--identity-share", type=float, default=None,
-                        help="share of photos left unspoiled, so good photos map to the identity (default 0.2)")
+                        help="share of photos left unspoiled, so good photos map to the identity (default 0.35)")
     parser.add_argument("--lut-size", type=int, default=None, help="LUT grid points per axis (default 17)")
     parser.add_argument("--max-minutes", type=float, default=None,
                         help="stop at the first checkpoint after this many minutes (resume continues)")

@@ -1,7 +1,7 @@
 """`retouch train retouch-tone`: the image-adaptive LUT engine, trained self-supervised on catalogue photos.
 
 Every step spoils a batch of training photos with random tone and colour perturbations
-(`tone_perturb`), a fifth of them left as they are so that good photos learn to map to the identity, and
+(`tone_perturb`), 35 % of them left as they are so that good photos learn to map to the identity, and
 fits the network's transform of each spoiled photo back to the original: L1 + MSE in sRGB, plus Zeng et
 al.'s smoothness and monotonicity regularisers on the basis LUTs. Photos are squashed to a square as the
 engine's thumbnail is; the transform is resolution-independent, so the whole photo at 128 px is enough.
@@ -34,11 +34,11 @@ LOAD_SIDE = 144  # photos are kept squashed to this square; training crops 128 o
 @dataclass(frozen=True)
 class ToneRecipe:
     model_id: str = MODEL_ID
-    steps: int = 4000
+    steps: int = 6000
     batch: int = 16
     lr: float = 1e-3
     side: int = 128
-    identity_share: float = 0.2
+    identity_share: float = 0.35
     size: int = 17
     luts: int = 3
     features: int = 16

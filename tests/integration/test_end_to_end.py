@@ -61,7 +61,10 @@ def test_twenty_uploads_become_twenty_outputs(make_stack, broker):
     stack.wait_for(lambda: len(manifests(stack)) == UPLOADS, 300, f"{UPLOADS} manifests")
     assert_each_output_written_once(stack, UPLOADS)
     manifest = json.loads(stack.s3.get_object(Bucket=stack.bucket, Key=manifests(stack)[0])["Body"].read())
-    assert manifest["engines"][0]["engine"] == "retouch-sr-x2-perceptual" and manifest["decisions"]
+    # The tone engine looked first (the gate decides whether its correction is used), then the upscale
+    assert [run["engine"] for run in manifest["engines"]] == ["retouch-tone", "retouch-sr-x2-perceptual"]
+    assert {v["step"] for v in manifest["gate"]} == {"tone", "denoise", "super_resolution"} and manifest["decisions"]
+    assert set(manifest["analysis"]["tone"]) >= {"exposure_stops", "cast_removed_ab", "mean_delta_e"}
     # And the worker's metrics, read over HTTP, count 20 successes
     stack.wait_for(lambda: stack.sample("retouch_tasks_total", outcome="succeeded") == UPLOADS, 30, "metrics")
     assert stack.sample("retouch_tasks_total", outcome="failed") == 0

@@ -65,7 +65,7 @@ def test_square_canvas_policy_and_sidecar_mask(make_stack):
     manifest = read_manifest(stack, "enhanced/incoming/portrait.jpg.manifest.json")
     assert manifest["output"]["width"] == manifest["output"]["height"] == 128
     assert any(line.startswith("canvas 1:1: 96x128 placed on 128x128") for line in manifest["decisions"])
-    assert manifest["engines"][0]["engine"] == "retouch-inpaint"
+    assert [run["engine"] for run in manifest["engines"]][:2] == ["retouch-tone", "retouch-inpaint"]
     with Image.open(io.BytesIO(stack.s3.get_object(Bucket=stack.bucket, Key="enhanced/incoming/portrait.jpg")
                                ["Body"].read())) as out:
         bands = np.asarray(out.convert("RGB"), dtype=np.float32)[:, :16]
@@ -74,7 +74,7 @@ def test_square_canvas_policy_and_sidecar_mask(make_stack):
 
     # And the stickered photo is filled: the magenta square is gone, the mask sidecar itself not enhanced
     sticker = read_manifest(stack, "enhanced/incoming/sticker.png.manifest.json")
-    assert sticker["engines"][0]["engine"] == "retouch-inpaint"
+    assert [run["engine"] for run in sticker["engines"]][:2] == ["retouch-inpaint", "retouch-tone"]
     with Image.open(io.BytesIO(stack.s3.get_object(Bucket=stack.bucket, Key="enhanced/incoming/sticker.png")
                                ["Body"].read())) as out:
         filled = np.asarray(out.convert("RGB"), dtype=np.float32)[22:42, 22:42]

@@ -78,11 +78,11 @@ def test_sidecar_mask_and_metadata_rectangles_trigger_inpainting_first():
     mask = Image.new("L", (32, 32), 0)
     mask.paste(255, (4, 4, 12, 12))
     job = run(png(photo), mask_data=png(mask), target_short_side=32)
-    assert [s.task for s in job.plan.engines] == ["tone", "inpaint"]
+    assert [s.task for s in job.plan.engines] == ["inpaint", "tone"]
     assert np.allclose(job.result.rgb[6, 6], np.array([50, 60, 70]) / 255, atol=0.01)  # sticker gone
 
     by_metadata = run(png(photo), metadata={"retouch-inpaint": "4,4,8,8"}, target_short_side=32)
-    assert [s.task for s in by_metadata.plan.engines] == ["tone", "inpaint"]
+    assert [s.task for s in by_metadata.plan.engines] == ["inpaint", "tone"]
 
 
 def test_bad_masks_are_invalid_requests():

@@ -45,17 +45,18 @@ def output_format(source_format: str, has_alpha: bool, policy: PolicySettings) -
 
 def make_plan(analysis: Analysis, request: Request, policy: PolicySettings, limits: LimitSettings,
               source_format: str, has_alpha: bool, mask_pixels: int = 0) -> Plan:
-    """Order: correct tone and colour (then the look), inpaint the requested mask, denoise, grow the canvas
-    (outpaint/pad/blur), super-resolve. Engines `auto` chose are gated (`worker.pipeline.gate`); those it
-    did not choose are listed in `Plan.skipped` with the reason."""
+    """Order: inpaint the requested mask, correct tone and colour (then the look), denoise, grow the canvas
+    (outpaint/pad/blur), super-resolve. The sticker or watermark goes first so that it cannot sway the tone
+    engine's view of the photo's colours; every later engine sees corrected colours. Engines `auto` chose
+    are gated (`worker.pipeline.gate`); those it did not choose are listed in `Plan.skipped` with why."""
     decisions: list[str] = []
     steps: list[EngineStep] = []
     skipped: list[GateVerdict] = []
-    steps.extend(_tone_steps(request, policy, decisions))
     inpaint_model = policy.inpaint_model or default_model("inpaint")
     if mask_pixels:
         decisions.append(f"inpaint {mask_pixels} masked pixels with {inpaint_model}")
         steps.append(EngineStep("inpaint", inpaint_model, 1))
+    steps.extend(_tone_steps(request, policy, decisions))
 
     canvas = None
     if policy.canvas_aspect:
@@ -131,7 +132,8 @@ def make_plan(analysis: Analysis, request: Request, policy: PolicySettings, limi
 
 
 def _tone_steps(request: Request, policy: PolicySettings, decisions: list[str]) -> list[EngineStep]:
-    """Tone first, so every later engine sees corrected colours; then the policy's look, if any.
+    """Tone before the other engines (after a requested inpaint), so they see corrected colours; then the
+    policy's look, if any.
 
     `--task tone` or a policy `tone: always` runs it as asked; under `auto` it is gated: applied only
     when the correction is visible (the engine's estimates go to the manifest)."""
