@@ -141,7 +141,8 @@ ROWS: list[tuple[str, list[dict]]] = [
            [q(f'sum by (step, reason) (rate(retouch_gate_total{{verdict="kept"}}[{R}]))', "{{step}}: {{reason}}")],
            unit="ops", stack=True,
            description="Engines auto considered and left out: the photo already good (already_large, "
-                       "already_clean, no_visible_change) or the step would hurt (would_flatten_detail, changed_content)."),
+                       "already_clean, no_visible_change) or the step would hurt (would_flatten_detail, "
+                       "changed_content)."),
         ts("Quality gate: share applied",
            [q(f'sum by (step) (rate(retouch_gate_total{{verdict="applied"}}[{R}])) '
               f"/ sum by (step) (rate(retouch_gate_total[{R}]))", "{{step}}")], unit="percentunit"),
