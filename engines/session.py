@@ -165,7 +165,8 @@ class Engine:
         spec = self.spec
         return min(spec.tile_size, min_tile_size(spec.tile_overlap, spec.size_multiple, min_size=spec.min_size))
 
-    def _check_image(self, image: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    def _check_image(self, image: np.ndarray, mask: np.ndarray | None,
+                     clip: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
         if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] not in (3, 4):
             raise InvalidInput(f"image must be an HxWx3 or HxWx4 array, got {getattr(image, 'shape', type(image))}")
         if image.shape[0] < 1 or image.shape[1] < 1:
@@ -181,7 +182,7 @@ class Engine:
             mask = (np.asarray(mask).reshape(image.shape[:2]) > 0.5).astype(np.float32)
         elif mask is not None:
             raise InvalidInput(f"{self.spec.id} is a {self.spec.task} engine and takes no mask")
-        return np.clip(image, 0.0, 1.0), mask
+        return (np.clip(image, 0.0, 1.0) if clip else image), mask
 
     def _resize_alpha(self, alpha: np.ndarray) -> np.ndarray:
         if self.spec.scale == 1:
@@ -221,7 +222,8 @@ class Engine:
         resized for super-resolution, passed through otherwise. On device out-of-memory the image is
         retried with halved tiles down to a floor, then DeviceOutOfMemory (retryable) is raised.
         """
-        image, mask = self._check_image(image, mask)
+        # A tone engine reads the photo only through `to_uint8`, which clips: no clipped copy needed.
+        image, mask = self._check_image(image, mask, clip=self.spec.task is not Task.TONE)
         if self.spec.task is Task.TONE:
             from engines.tone import to_uint8
 

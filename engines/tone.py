@@ -12,7 +12,10 @@ cast it removes from what ends up neutral, and the mean colour difference the qu
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
@@ -29,9 +32,12 @@ def thumbnail(rgb: np.ndarray, side: int = THUMBNAIL_SIDE) -> np.ndarray:
     return (np.asarray(small, dtype=np.float32) / 255.0).transpose(2, 0, 1)[None].copy()
 
 
-def to_uint8(rgb: np.ndarray) -> np.ndarray:
-    """RGB of (H, W, 3|4) float in [0, 1] as rounded 8-bit: what the lookup and the thumbnail read."""
-    scaled = np.multiply(rgb[..., :3], 255.0, dtype=np.float32)  # in place from here: one float copy per photo
+def to_uint8(rgb: np.ndarray, scale: np.ndarray | None = None) -> np.ndarray:
+    """RGB of (H, W, 3|4) float in [0, 1] as rounded 8-bit: what the lookup and the thumbnail read.
+
+    scale: an (H, W) gain applied in the same pass (the vignetting correction), so a photo is read once."""
+    factor = np.float32(255.0) if scale is None else (np.float32(255.0) * scale)[..., None]
+    scaled = np.multiply(rgb[..., :3], factor, dtype=np.float32)  # in place from here: one float copy per photo
     np.clip(scaled, 0.0, 255.0, out=scaled)
     scaled += 0.5
     return scaled.astype(np.uint8)
@@ -50,7 +56,7 @@ def radial_r2(height: int, width: int) -> np.ndarray:
     """Squared normalised distance from the centre (0 centre, 1 corners), as `network.radial_r2`."""
     v = np.linspace(-1.0, 1.0, height, dtype=np.float32)[:, None]
     u = np.linspace(-1.0, 1.0, width, dtype=np.float32)[None, :]
-    return (u * u + v * v) / 2.0
+    return (u * u) / 2.0 + (v * v) / 2.0
 
 
 # Below this corner gain (0.1 % brighter corners) vignetting is not worth a pass over the photo.
@@ -65,14 +71,38 @@ def apply_params(rgb: np.ndarray, lut: np.ndarray, gain: float, quantised: np.nd
 
     size = lut.shape[1]
     if abs(gain) > MIN_VIGNETTING_GAIN:
-        pixels = to_uint8(rgb[..., :3] * (1.0 + gain * radial_r2(*rgb.shape[:2]))[..., None])
+        radial = radial_r2(*rgb.shape[:2])
+        radial *= np.float32(gain)
+        radial += np.float32(1.0)
+        pixels = to_uint8(rgb, radial)
     else:
         pixels = quantised if quantised is not None else to_uint8(rgb)
     # Pillow's table: channels fastest, then r, then g, then b; ours is (c, r, g, b).
     table = np.clip(lut, 0.0, 1.0).transpose(3, 2, 1, 0).reshape(-1)
     lookup = ImageFilter.Color3DLUT((size, size, size), table)
-    out = Image.fromarray(pixels).filter(lookup)
-    return np.multiply(np.asarray(out), np.float32(1 / 255), dtype=np.float32)
+    out = np.empty_like(pixels)
+    # Pillow looks up without the GIL: bands of rows on every core (2 cores: 23 -> 16 ms per megapixel).
+    bands = _row_bands(pixels.shape[0])
+
+    def look_up(band: slice) -> None:
+        out[band] = np.asarray(Image.fromarray(pixels[band]).filter(lookup))
+
+    if len(bands) == 1:
+        look_up(bands[0])
+    else:
+        list(_pool().map(look_up, bands))
+    return np.multiply(out, np.float32(1 / 255), dtype=np.float32)
+
+
+def _row_bands(height: int, min_rows: int = 256) -> list[slice]:
+    count = max(1, min(os.cpu_count() or 1, height // min_rows))
+    edges = np.linspace(0, height, count + 1).astype(int)
+    return [slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+
+
+@cache
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="tone-lookup")
 
 
 @dataclass(frozen=True)
