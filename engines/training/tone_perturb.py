@@ -62,6 +62,12 @@ def draw(rng: np.random.Generator, identity_share: float = 0.0) -> Perturbation:
     return Perturbation(**values)
 
 
+def vignetting_gain(p: Perturbation) -> float:
+    """The engine's vignetting gain k that undoes `p`'s fall-off in the corners: the sRGB value there is
+    about (1 - v)^(1/2.2) of the centre's, and the engine multiplies it by 1 + k."""
+    return (1.0 - p.vignetting) ** (-1 / 2.2) - 1.0 if p.vignetting else 0.0
+
+
 def _to_linear(x: torch.Tensor) -> torch.Tensor:
     return torch.where(x <= 0.04045, x / 12.92, ((x.clamp(min=0.0) + 0.055) / 1.055) ** 2.4)
 

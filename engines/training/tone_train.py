@@ -44,6 +44,7 @@ class ToneRecipe:
     features: int = 16
     smooth_weight: float = 1e-4
     monotone_weight: float = 10.0
+    gain_weight: float = 2.0  # supervises the vignetting gain with the one that undoes the drawn fall-off
     description: str = "image-adaptive 3D LUT for exposure, white balance, contrast, gamma, saturation, vignetting"
 
     @property
@@ -71,11 +72,14 @@ def regularisers(model: ToneLUT) -> tuple[torch.Tensor, torch.Tensor]:
     return smooth, monotone  # type: ignore[return-value]
 
 
-def spoil_batch(clean: torch.Tensor, rng: np.random.Generator, identity_share: float) -> torch.Tensor:
-    """One independent perturbation per photo, quantised to 8 bits like an uploaded photo."""
-    spoiled = torch.cat([tone_perturb.apply(clean[i : i + 1], tone_perturb.draw(rng, identity_share))
-                         for i in range(clean.shape[0])])
-    return (spoiled * 255.0).round() / 255.0
+def spoil_batch(clean: torch.Tensor, rng: np.random.Generator,
+                identity_share: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """One independent perturbation per photo, quantised to 8 bits like an uploaded photo; and the vignetting
+    gain that undoes each (0 where none was drawn)."""
+    draws = [tone_perturb.draw(rng, identity_share) for _ in range(clean.shape[0])]
+    spoiled = torch.cat([tone_perturb.apply(clean[i : i + 1], d) for i, d in enumerate(draws)])
+    gains = torch.tensor([tone_perturb.vignetting_gain(d) for d in draws], dtype=clean.dtype)
+    return (spoiled * 255.0).round() / 255.0, gains
 
 
 def sample(photos: torch.Tensor, batch: int, side: int, rng: np.random.Generator) -> torch.Tensor:
@@ -91,7 +95,7 @@ def validation_set(photos: torch.Tensor, seed: int = 1234) -> tuple[torch.Tensor
     """Fixed spoils of the held-aside photos (two each): (spoiled, clean)."""
     rng = np.random.default_rng(seed)
     clean = torch.cat([photos, photos]).float() / 255.0
-    return spoil_batch(clean, rng, identity_share=0.0), clean
+    return spoil_batch(clean, rng, identity_share=0.0)[0], clean
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -131,14 +135,17 @@ def train(recipe: ToneRecipe, data: Path, out_dir: Path, *, seed: int, holdout: 
 
     def one_step(step: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         clean = sample(photos, recipe.batch, recipe.side, rng).to(device)
-        spoiled = spoil_batch(clean, rng, recipe.identity_share)
+        spoiled, true_gain = spoil_batch(clean, rng, recipe.identity_share)
         set_lr(opt, lr_at(step, recipe.steps, recipe.lr, warmup=100))
         lut, gain = model.unpack(model(spoiled))
         out = apply_torch(spoiled, lut, gain)
         smooth, monotone = regularisers(model)
-        parts = {"l1": F.l1_loss(out, clean), "mse": F.mse_loss(out, clean), "smooth": smooth, "monotone": monotone}
+        parts = {"l1": F.l1_loss(out, clean), "mse": F.mse_loss(out, clean), "smooth": smooth, "monotone": monotone,
+                 # Without it the gain became a spare brightness knob: photos with no vignetting got their
+                 # corners lifted and a grey ring around the product.
+                 "gain": F.mse_loss(gain, true_gain.to(gain.device))}
         loss = (parts["l1"] + 10.0 * parts["mse"] + recipe.smooth_weight * smooth
-                + recipe.monotone_weight * monotone)
+                + recipe.monotone_weight * monotone + recipe.gain_weight * parts["gain"])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -165,7 +172,7 @@ def train_from_args(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     overrides = {k: v for k, v in {"steps": args.steps, "batch": args.batch, "lr": args.lr,
                                    "features": args.features, "identity_share": args.identity_share,
-                                   "size": args.lut_size}.items() if v is not None}
+                                   "size": args.lut_size, "gain_weight": args.gain_weight}.items() if v is not None}
     recipe = replace(ToneRecipe(), **overrides)
     data = args.data or (args.data_dir / "products" / "train" if args.data_dir else None)
     if data is None or not data.is_dir():

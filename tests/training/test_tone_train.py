@@ -27,6 +27,20 @@ def test_spoils_do_what_they_say():
     assert vignetted[0, 0, 0, 0] < vignetted[0, 0, 4, 4] - 0.05
 
 
+def test_the_supervised_vignetting_gain_undoes_the_drawn_fall_off():
+    from engines.families.tone_lut.network import apply_torch, identity_lut
+
+    spoil = tone_perturb.Perturbation(vignetting=0.4)
+    assert tone_perturb.vignetting_gain(tone_perturb.Perturbation()) == 0.0
+    flat = torch.full((1, 3, 33, 33), 0.6)
+    spoiled = tone_perturb.apply(flat, spoil)
+    gain = torch.tensor([tone_perturb.vignetting_gain(spoil)])
+    restored = apply_torch(spoiled, identity_lut(17)[None], gain)
+    # The corners were 20 % darker than the centre; after the gain, within 2 % of it.
+    assert float(spoiled[0, 0, 0, 0] / spoiled[0, 0, 16, 16]) < 0.85
+    assert abs(float(restored[0, 0, 0, 0] / restored[0, 0, 16, 16]) - 1.0) < 0.02
+
+
 def test_draws_stay_in_their_ranges_and_the_identity_share_holds():
     rng = np.random.default_rng(0)
     draws = [tone_perturb.draw(rng, identity_share=0.3) for _ in range(400)]
