@@ -60,3 +60,19 @@ def test_look_fit_command_writes_a_look_and_refuses_missing_files(tmp_path, caps
     assert Look.from_dict(json.loads(out.read_text())).name == "shop"
     assert main(["look", "fit", str(tmp_path / "nope.jpg"), "-o", str(out)]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_a_shops_look_is_read_from_its_bucket(monkeypatch):
+    import boto3
+    from moto import mock_aws
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="shop-looks")
+        s3.put_object(Bucket="shop-looks", Key="summer.json", Body=BUILTIN_LOOKS["bright"].to_json().encode())
+        assert load_look("s3://shop-looks/summer.json").saturation == BUILTIN_LOOKS["bright"].saturation
+        with pytest.raises(InvalidRequest, match="could not be read|usable look file"):
+            load_look("s3://shop-looks/missing.json")

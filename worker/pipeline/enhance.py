@@ -76,7 +76,7 @@ def apply_engines(job: Job, provider: EngineProvider, progress: Progress | None 
             pixels = grow_canvas(pixels, job.plan.canvas, step.model)
             continue
         if step.task == "look":
-            pixels = apply_look(pixels, load_look(step.model, job.policy))
+            pixels = apply_look(pixels, load_look(step.model))
             continue
         mask = job.mask if step.task == "inpaint" else None
         if step.task == "outpaint":

@@ -77,7 +77,7 @@ BUILTIN_LOOKS = {
 }
 
 
-def load_look(name: str, policy=None) -> Look:
+def load_look(name: str) -> Look:
     """A built-in look by name, or a look JSON from a path or `s3://` URI; InvalidRequest if unusable."""
     if name in BUILTIN_LOOKS:
         return BUILTIN_LOOKS[name]
@@ -89,9 +89,11 @@ def _load_look_file(source: str) -> Look:
     try:
         if source.startswith("s3://"):
             from engines.weights_io import s3_client
+            from worker.settings import StorageSettings
 
             bucket, _, key = source[5:].partition("/")
-            text = s3_client().get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+            client = s3_client(StorageSettings().s3_endpoint_url)  # the worker's store (MinIO, RGW, moto)
+            text = client.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
         else:
             text = Path(source).read_text()
         return Look.from_dict(json.loads(text))
