@@ -2,7 +2,7 @@
 
 Each check compares the analysis before and after a step (or, for tone, what the predicted transform does
 to a thumbnail, before paying for full resolution). When a step would not help (the photo was already
-balanced, clean) or would hurt (detail clipped, content changed), the photo goes on as it was and the
+balanced, clean) or would hurt (detail flattened, content changed), the photo goes on as it was and the
 manifest says why. Steps asked for explicitly (a request, `--task`, a policy set to `always`) are never
 gated: their verdict is `requested`.
 
