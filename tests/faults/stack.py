@@ -202,7 +202,19 @@ class FaultStack:
                 return time.monotonic() - started
             time.sleep(0.25)
         tails = "\n".join(f"--- {p.name}\n{p.log()[-3000:]}" for p in self.processes)
-        raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{tails}")
+        raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{self._missing_story()}{tails}")
+
+    def _missing_story(self) -> str:
+        """The uploads still without an output, and every log line that names the first few: where each one
+        stopped (never enqueued, enqueue failed, received but not finished...), which the tails alone miss."""
+        missing = self.unfinished()
+        if not missing:
+            return ""
+        lines = [f"uploads without an output or failure record: {missing}"]
+        for key in missing[:3]:
+            for process in self.processes:
+                lines += [f"  {process.name}: {line}" for line in process.log().splitlines() if key in line][-12:]
+        return "\n".join(lines) + "\n"
 
     # What is in the bucket, as object versions (delete markers excluded).
     def versions(self, prefix: str) -> dict[str, int]:
@@ -218,9 +230,13 @@ class FaultStack:
 
     def finished(self) -> int:
         """Uploads with a manifest or a failure record."""
+        return len(self.uploads) - len(self.unfinished())
+
+    def unfinished(self) -> list[str]:
+        """Keys of the uploads with neither a manifest nor a failure record yet."""
         keys = self.live_keys("enhanced/")
-        return sum(1 for u in self.uploads
-                   if f"enhanced/{u.key}.manifest.json" in keys or f"enhanced/failed/{u.key}.json" in keys)
+        return [u.key for u in self.uploads
+                if f"enhanced/{u.key}.manifest.json" not in keys and f"enhanced/failed/{u.key}.json" not in keys]
 
     def manifest(self, key: str) -> dict:
         return json.loads(self.s3.get_object(Bucket=self.bucket, Key=f"enhanced/{key}.manifest.json")["Body"].read())
