@@ -251,7 +251,7 @@ class Engine:
 
     def tone(self, image: np.ndarray) -> ToneTransform:
         """Tone engines: predict this photo's transform from a thumbnail of the whole of it (no tiles), to
-        apply at any resolution or to inspect first (`estimates()`); `process` does both."""
+        apply at any resolution or to preview first on that thumbnail; `process` applies it."""
         from engines import tone
 
         if self.spec.task is not Task.TONE:
@@ -259,8 +259,8 @@ class Engine:
         if image.dtype != np.uint8:  # a `to_uint8` photo is already checked and in range
             image, _ = self._check_image(image, None)
         # The backend directly, not run_batch: the parameters are not pixels and must not be clamped.
-        params = self._require_open().run(tone.thumbnail(image[..., :3], self.spec.tile_size))
-        return tone.ToneTransform.from_params(params)
+        seen = tone.thumbnail(image[..., :3], self.spec.tile_size)
+        return tone.ToneTransform.from_params(self._require_open().run(seen), seen)
 
     def fill(self, image: np.ndarray, mask: np.ndarray, progress: Progress | None = None) -> np.ndarray:
         """Masked engines: fill the holes (`mask` HxW, 1 = generate) of an HxWx3|4 image; same shape out.

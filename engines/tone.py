@@ -2,7 +2,8 @@
 
 The network (`engines.families.tone_lut`) sees only a thumbnail and returns the parameters of a
 per-pixel transform (a 3D LUT and a vignetting gain). Here they are applied to the whole photo with
-Pillow's `Color3DLUT` (trilinear, in C): ~30 ms per megapixel on one core, whatever the network cost.
+Pillow's `Color3DLUT` (trilinear, in C, on bands of rows across the cores): 30-40 ms per megapixel on
+2 cores with the conversions, whatever the network cost.
 The lookup runs on 8-bit values, which is what the encoder writes for every format but 16-bit PNG.
 
 `estimates` measures what the transform does to the photo's thumbnail: the exposure change, the colour
@@ -148,20 +149,22 @@ def estimates(before: np.ndarray, after: np.ndarray, gain: float) -> ToneEstimat
 
 @dataclass(frozen=True)
 class ToneTransform:
-    """A tone engine's prediction for one photo: apply it (any resolution), or read what it would do."""
+    """A tone engine's prediction for one photo: apply it (any resolution), or preview it on the thumbnail
+    it was predicted from, which is what the quality gate and `estimates` judge."""
 
     lut: np.ndarray  # (3, size, size, size) as (c, r, g, b)
     gain: float
+    thumbnail: np.ndarray  # (side, side, 3) float in [0, 1]: the photo as the network saw it
 
     @classmethod
-    def from_params(cls, params: np.ndarray) -> ToneTransform:
+    def from_params(cls, params: np.ndarray, seen: np.ndarray) -> ToneTransform:
+        """`params` the network returned for the thumbnail `seen` ((1, 3, side, side), as `thumbnail`)."""
         lut, gain = unpack(params)
-        return cls(lut=lut, gain=gain)
+        return cls(lut=lut, gain=gain, thumbnail=seen[0].transpose(1, 2, 0))
 
     def apply(self, rgb: np.ndarray, quantised: np.ndarray | None = None) -> np.ndarray:
         return apply_params(rgb, self.lut, self.gain, quantised)
 
-    def estimates(self, photo: np.ndarray) -> ToneEstimates:
-        """What the transform does to `photo` (H, W, 3|4), measured on its thumbnail."""
-        small = thumbnail(photo[..., :3])[0].transpose(1, 2, 0)
-        return estimates(small, self.apply(small), self.gain)
+    def preview(self) -> tuple[np.ndarray, np.ndarray]:
+        """(the thumbnail, the thumbnail corrected): the photo before and after, at a glance."""
+        return self.thumbnail, self.apply(self.thumbnail)

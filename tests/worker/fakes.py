@@ -30,13 +30,13 @@ class NearestEngine:
     def tone(self, image):
         """The identity transform, or for a model named `*warm*` one that adds warmth (red up, blue down)."""
         from engines.families.tone_lut.network import identity_lut
-        from engines.tone import ToneTransform
+        from engines.tone import ToneTransform, thumbnail
 
         assert self.spec.task == "tone"
         lut = identity_lut(17).numpy()
         if "warm" in self.spec.id:
             lut = lut + np.array([0.08, 0.0, -0.08], dtype=np.float32)[:, None, None, None]
-        return ToneTransform(lut=lut, gain=0.0)
+        return ToneTransform.from_params(np.append(lut.reshape(-1), 0.0), thumbnail(image))
 
     def fill(self, image, mask, progress=None):
         # Fill with the mean unmasked colour, as the engine contract composites: mask * fill + rest.

@@ -142,10 +142,9 @@ def _tone_step(job: Job, engine: EngineLike, step: EngineStep,
     at the corrected thumbnail, finds it visible and harmless (full resolution is paid for only then)."""
     from engines import tone
 
-    quantised = tone.to_uint8(pixels)  # read three times below, converted once
+    quantised = tone.to_uint8(pixels)  # read twice below (thumbnail, lookup), converted once
     transform = engine.tone(quantised)
-    small = tone.thumbnail(quantised)[0].transpose(1, 2, 0)
-    corrected = transform.apply(small)
+    small, corrected = transform.preview()
     estimates = tone.estimates(small, corrected, transform.gain)
     job.tone = estimates.as_dict()
     if step.gated:
