@@ -26,6 +26,7 @@ from engines.training import tone_perturb
 from engines.training.core import TrainingRun, lr_at, set_lr
 from engines.training.data import list_images, resolve, split_holdout
 from engines.training.model_io import save_weights
+from engines.training.quality import psnr
 
 MODEL_ID = "retouch-tone"
 LOAD_SIDE = 144  # photos are kept squashed to this square; training crops 128 of it
@@ -98,9 +99,9 @@ def validation_set(photos: torch.Tensor, seed: int = 1234) -> tuple[torch.Tensor
     return spoil_batch(clean, rng, identity_share=0.0)[0], clean
 
 
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    mse = ((a - b) ** 2).mean(dim=(1, 2, 3)).clamp(min=1e-10)
-    return float((10 * torch.log10(1.0 / mse)).mean())
+def mean_psnr(outputs: torch.Tensor, targets: torch.Tensor) -> float:
+    """The mean over the batch of each image's PSNR (`quality.psnr`, as every table here is measured)."""
+    return float(np.mean([psnr(o, t) for o, t in zip(outputs, targets, strict=True)]))
 
 
 @torch.no_grad()
@@ -111,8 +112,8 @@ def validate(model: ToneLUT, spoiled: torch.Tensor, clean: torch.Tensor) -> dict
     lut_i, gain_i = model.unpack(model(clean))
     identity = apply_torch(clean, lut_i, gain_i)
     model.train()
-    return {"val_psnr_in": psnr(spoiled, clean), "val_psnr_out": psnr(out, clean),
-            "val_identity_psnr": psnr(identity, clean)}
+    return {"val_psnr_in": mean_psnr(spoiled, clean), "val_psnr_out": mean_psnr(out, clean),
+            "val_identity_psnr": mean_psnr(identity, clean)}
 
 
 def train(recipe: ToneRecipe, data: Path, out_dir: Path, *, seed: int, holdout: int, resume: bool,
