@@ -93,6 +93,3 @@ def apply_torch(image: torch.Tensor, lut: torch.Tensor, gain: torch.Tensor) -> t
     out = F.grid_sample(lut, grid, mode="bilinear", padding_mode="border", align_corners=True)
     return out[:, :, 0]
 
-
-def parameters_count(size: int = DEFAULT_SIZE, luts: int = DEFAULT_LUTS, features: int = DEFAULT_FEATURES) -> int:
-    return sum(p.numel() for p in ToneLUT(size, luts, features).parameters())
