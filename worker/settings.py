@@ -131,6 +131,17 @@ class PolicySettings(_Area):
         default=None, description="Regions to inpaint in every photo, 'x,y,w,h;...' (usually per bucket)."
     )
 
+    @field_validator("look")
+    @classmethod
+    def _look_names_a_look(cls, value: str) -> str:
+        # A file's contents are checked when it is read; a misspelt name is caught here, at start-up,
+        # rather than failing every upload.
+        from worker.pipeline.looks import BUILTIN_LOOKS
+
+        if value not in BUILTIN_LOOKS and not value.endswith(".json"):
+            raise ValueError(f"look {value!r} is neither {', '.join(BUILTIN_LOOKS)} nor a look .json path or URI")
+        return value
+
     @field_validator("canvas_aspect")
     @classmethod
     def _aspect_parses(cls, value: str | None) -> str | None:

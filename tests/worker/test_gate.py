@@ -106,9 +106,15 @@ def test_a_policy_look_runs_after_the_tone_step():
     assert bright.result.rgb[40:50, 50:70].mean() > neutral.result.rgb[40:50, 50:70].mean() + 0.03
 
 
-@pytest.mark.parametrize("look", ["no-such-look", "missing/look.json"])
-def test_an_unknown_look_is_a_clear_request_error(look):
+def test_a_missing_look_file_is_a_clear_request_error():
     from worker.errors import InvalidRequest
 
     with pytest.raises(InvalidRequest, match="neither neutral, bright nor a usable look file"):
-        run(jpeg(product()), look=look)
+        run(jpeg(product()), look="missing/look.json")
+
+
+def test_a_misspelt_look_is_refused_at_start_up():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="look 'brigth' is neither neutral, bright nor a look .json"):
+        PolicySettings(look="brigth")
