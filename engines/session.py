@@ -4,6 +4,8 @@
         out = engine.process(image)            # HxWx3|4 float32 [0, 1] -> (4H)x(4W)x3|4 float32 [0, 1]
     with open_engine("retouch-inpaint") as engine:
         out = engine.fill(image, mask)         # masked engines: holes (mask 1) filled, the rest kept
+    with open_engine("retouch-matte") as engine:
+        out = engine.process(image)            # matting engines: HxWx3|4 -> HxWx4, the product's matte as alpha
 
 Shared code here and in `engines.tiling` pads, tiles, blends, clamps and crops; backends only run batches.
 """
@@ -20,6 +22,7 @@ import numpy as np
 from engines.backends.base import Backend
 from engines.errors import BackendUnavailable, DeviceOutOfMemory, InvalidInput, UnknownEngine, WeightsError
 from engines.loaded import LoadedModel
+from engines.matting import Matte
 from engines.precision import choose_precision
 from engines.registry import Registry, builtin_registry
 from engines.spec import ModelSpec, Task
@@ -232,6 +235,13 @@ class Engine:
             if progress is not None:
                 progress(1, 1)
             return self._finish(image, None, result)
+        if self.spec.task is Task.MATTING:
+            alpha = self.matte(image).full(image)
+            if image.shape[2] == 4:
+                alpha = alpha * image[..., 3]  # a cut-out stays at most as opaque as it was
+            if progress is not None:
+                progress(1, 1)
+            return np.concatenate([image[..., :3], alpha[..., None]], axis=2).astype(np.float32, copy=False)
         rgb = np.ascontiguousarray(image[..., :3])
         tile_size = self.spec.tile_size
         floor = self._tile_floor()
@@ -261,6 +271,19 @@ class Engine:
         # The backend directly, not run_batch: the parameters are not pixels and must not be clamped.
         seen = tone.thumbnail(image[..., :3], self.spec.tile_size)
         return tone.ToneTransform.from_params(self._require_open().run(seen), seen)
+
+    def matte(self, image: np.ndarray) -> Matte:
+        """Matting engines: the product's matte, predicted from the whole photo shrunk to the working side
+        (`spec.tile_size`, no tiles); `.full(image)` brings it to the photo's resolution, `.report()` says
+        what it found. `process` returns the photo with that matte as its alpha."""
+        from engines import matting
+
+        if self.spec.task is not Task.MATTING:
+            raise InvalidInput(f"{self.spec.id} is a {self.spec.task} engine, not a matting engine")
+        image, _ = self._check_image(image, None)
+        batch, inside = matting.work_input(image, self.spec.tile_size, self.spec.size_multiple)
+        # The backend directly, not run_batch: logits are not pixels and must not be clamped.
+        return Matte.from_logits(self._require_open().run(batch), inside)
 
     def fill(self, image: np.ndarray, mask: np.ndarray, progress: Progress | None = None) -> np.ndarray:
         """Masked engines: fill the holes (`mask` HxW, 1 = generate) of an HxWx3|4 image; same shape out.

@@ -25,6 +25,7 @@ class Task(StrEnum):
     DENOISE = "denoise"
     INPAINT = "inpaint"
     TONE = "tone"  # global tone and colour: sees a thumbnail of the whole photo, never tiles
+    MATTING = "matting"  # the product's alpha matte: sees the whole photo at a working side, never tiles
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ and a line here. Importing this module imports no torch.
 from __future__ import annotations
 
 from engines.errors import WeightsError
-from engines.families import compact_denoiser, compact_inpainter, compact_sr, plain_sr, tone_lut
+from engines.families import compact_denoiser, compact_inpainter, compact_sr, plain_sr, product_matte, tone_lut
 from engines.families.base import Family
 
 FAMILIES: tuple[Family, ...] = (
@@ -18,6 +18,7 @@ FAMILIES: tuple[Family, ...] = (
     compact_inpainter.FAMILY,
     plain_sr.FAMILY,
     tone_lut.FAMILY,
+    product_matte.FAMILY,
 )
 
 

@@ -94,3 +94,12 @@ def register_tone_lut(models, common: argparse.ArgumentParser) -> Parsers:
                         help="stop at the first checkpoint after this many minutes (resume continues)")
     parser.set_defaults(train=_lazy("engines.training.tone_train:train_from_args"))
     return {"retouch-tone": parser}
+
+
+def register_product_matte(models, common: argparse.ArgumentParser) -> Parsers:
+    parser = models.add_parser("retouch-matte", parents=[common],
+                               help="product matting: the product's alpha in front of any background")
+    parser.add_argument("--max-minutes", type=float, default=None,
+                        help="stop at the first checkpoint after this many minutes (resume continues)")
+    parser.set_defaults(train=_lazy("engines.training.matte_train:train_from_args"))
+    return {"retouch-matte": parser}
