@@ -46,7 +46,9 @@ class ToneRecipe:
     smooth_weight: float = 1e-4
     monotone_weight: float = 10.0
     gain_weight: float = 2.0  # supervises the vignetting gain with the one that undoes the drawn fall-off
-    confidence: bool = True  # a needs-correction head scales the correction (good photos map to the identity)
+    # A needs-correction head scales the correction (good photos map to the identity). Tried, not shipped:
+    # the card has the figures (unspoiled photos closer to their input, fewer spoiled ones past the gate).
+    confidence: bool = False
     confidence_only: bool = False  # train only the needs-correction head: the corrections stay the init's
     needs_weight: float = 1.0  # BCE of that head against whether the spoil is visible (`needs_label`)
     description: str = "image-adaptive 3D LUT for exposure, white balance, contrast, gamma, saturation, vignetting"
@@ -241,6 +243,7 @@ def train_from_args(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in {"steps": args.steps, "batch": args.batch, "lr": args.lr,
                                    "features": args.features, "identity_share": args.identity_share,
                                    "size": args.lut_size, "gain_weight": args.gain_weight,
+                                   "confidence": args.confidence or args.confidence_only or None,
                                    "confidence_only": args.confidence_only or None}.items() if v is not None}
     recipe = replace(ToneRecipe(), **overrides)
     data = args.data or (args.data_dir / "products" / "train" if args.data_dir else None)

@@ -110,23 +110,12 @@ def test_shipped_engine_never_tiles_and_keeps_alpha(shipped) -> None:
     np.testing.assert_array_equal(engine.process(rgba)[..., 3], rgba[..., 3])
 
 
-def test_shipped_engine_undoes_an_underexposure(shipped) -> None:
+@pytest.mark.parametrize("spoil, min_gain_db", [
+    (tone_perturb.Perturbation(exposure_stops=-1.0), 6.0),
+    (tone_perturb.Perturbation(temperature=0.3), 1.0),
+])
+def test_shipped_engine_undoes_an_underexposure_and_a_warm_cast(shipped, spoil, min_gain_db) -> None:
     truth = product_on_white()
-    spoiled = np.round(tone_perturb.apply_numpy(truth, tone_perturb.Perturbation(exposure_stops=-1.0)) * 255) / 255
+    spoiled = np.round(tone_perturb.apply_numpy(truth, spoil) * 255) / 255
     corrected = shipped["onnxruntime"].process(spoiled)
-    assert psnr(corrected, truth) >= psnr(spoiled, truth) + 6.0
-
-
-def test_shipped_engine_takes_a_warm_cast_off_the_white_ground(shipped) -> None:
-    # The ground is what a catalogue's eye checks first. (The coffee itself comes out a little paler than
-    # the truth: PSNR gains only 0.1 dB on this synthetic photo, against +8.5 dB on held-aside catalogue
-    # photos; see the model card.)
-    from skimage.color import rgb2lab
-
-    truth = product_on_white()
-    spoiled = np.round(tone_perturb.apply_numpy(truth, tone_perturb.Perturbation(temperature=0.3)) * 255) / 255
-    corrected = shipped["onnxruntime"].process(spoiled)
-    ground = (slice(0, 40), slice(None))
-    assert rgb2lab(spoiled[ground])[..., 2].mean() > 10  # visibly yellow
-    assert abs(rgb2lab(corrected[ground])[..., 2].mean()) < 2  # neutral white again
-    assert psnr(corrected, truth) >= psnr(spoiled, truth)
+    assert psnr(corrected, truth) >= psnr(spoiled, truth) + min_gain_db
