@@ -67,11 +67,11 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def on_white(engine, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(the photo on white as the worker's background step makes it, the full-resolution matte)."""
-    from worker.pipeline.background import composite_on_white
+    from engines.matting import background_colours
+    from worker.pipeline.background import replace
 
-    matte = engine.matte(rgb)
-    alpha = matte.full(rgb)
-    return composite_on_white(rgb, alpha), alpha
+    alpha = engine.matte(rgb).full(rgb)
+    return replace(rgb, alpha, background_colours(rgb, alpha), "white"), alpha
 
 
 def strip(images: list[np.ndarray], height: int = 320) -> np.ndarray:
