@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import io
+import math
+
 import numpy as np
 import pytest
+from PIL import Image
 
 from engines.matting import MatteReport, background_colours
+from tests.worker.fakes import FakeEngines
+from worker.errors import InvalidRequest
+from worker.pipeline import Job, Request, image_steps, run_steps
 from worker.pipeline import background as bg
+from worker.pipeline.manifest import job_manifest
+from worker.settings import LimitSettings, PolicySettings
 
 
 def report(coverage=0.3, products=1, touches=(), confidence=0.95) -> MatteReport:
@@ -124,3 +133,75 @@ def test_the_contact_shadow_of_an_empty_matte_is_nothing_and_follows_the_photo_s
     assert not bg.contact_shadow(np.zeros((24, 32), np.float32), 48, 64).any()
     _, alpha, _, _ = scene(24, 32)
     assert bg.contact_shadow(alpha, 96, 128).shape == (96, 128)
+
+
+# --- in the pipeline, with a fake matting engine ---------------------------------------------------
+
+def encoded(pixels: np.ndarray, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray((np.clip(pixels, 0, 1) * 255 + 0.5).astype(np.uint8)).save(buffer, fmt, quality=95)
+    return buffer.getvalue()
+
+
+def enhance(data: bytes, request: Request | None = None, **policy) -> tuple[Job, FakeEngines]:
+    engines = FakeEngines()
+    settings = {"target_short_side": 32, "tone": "never", "background_model": "fake-matte", **policy}
+    job = Job(limits=LimitSettings(), policy=PolicySettings(**settings), request=request or Request())
+    job.data = data
+    return run_steps(job, image_steps(engines), deadline=math.inf), engines
+
+
+def decoded(job: Job) -> np.ndarray:
+    with Image.open(io.BytesIO(job.encoded)) as image:
+        return np.asarray(image)
+
+
+def test_keep_loads_no_matting_engine_and_the_manifest_says_null():
+    photo, _, _, _ = scene()
+    job, engines = enhance(encoded(photo, "PNG"))
+    assert not any("matte" in model for model, _ in engines.loaded)
+    assert job.background is None and "background" not in [v.step for v in job.gate]
+    assert job_manifest(job, source={}, output={}, prices=None)["background"] is None
+
+
+def test_white_puts_the_product_on_white_and_records_why():
+    photo, alpha, _, _ = scene()
+    job, _ = enhance(encoded(photo, "JPEG"), background="white")
+    assert [(v.step, v.verdict, v.reason) for v in job.gate if v.step == "background"] == [
+        ("background", "applied", "applied")]
+    assert [(run.engine, run.applied) for run in job.engine_runs] == [("fake-matte", True)]
+    out = decoded(job)
+    assert job.content_type == "image/jpeg" and out.shape == (48, 64, 3)
+    assert out[:8, :8].min() >= 250  # the grey-green ground is white now
+    assert np.abs(out[20:30, 24:40].astype(int) - [204, 26, 38]).max() <= 8  # the red product as it was
+    manifest = job_manifest(job, source={}, output={}, prices=None)
+    assert manifest["background"] == {"mode": "white", "applied": True, "reason": "applied",
+                                      **job.background, "shadow": False}
+    assert 0.2 < manifest["background"]["coverage"] < 0.35 and manifest["background"]["products"] == 1
+
+
+def test_transparent_writes_a_png_cut_out_of_a_jpeg():
+    photo, _, _, _ = scene()
+    job, _ = enhance(encoded(photo, "JPEG"), Request(background="transparent"))
+    assert job.plan.output_format == "png" and job.extension == ".png"
+    out = decoded(job)
+    assert out.shape == (48, 64, 4)
+    assert out[:8, :8, 3].max() == 0 and out[20:30, 24:40, 3].min() == 255
+    assert job.background["mode"] == "transparent" and job.background["applied"] is True
+
+
+def test_an_unsure_matte_leaves_the_photo_as_it_was_even_when_asked_for():
+    photo, _, _, _ = scene()
+    source = encoded(photo, "PNG")
+    job, _ = enhance(source, Request(background="white"), background_model="fake-matte-unsure")
+    assert [(v.verdict, v.reason) for v in job.gate if v.step == "background"] == [("kept", "low_confidence")]
+    assert job.background["applied"] is False and job.background["reason"] == "low_confidence"
+    assert job.engine_runs[0].applied is False
+    with Image.open(io.BytesIO(source)) as before:
+        assert np.array_equal(decoded(job), np.asarray(before))
+
+
+def test_a_model_that_is_not_a_matting_engine_is_a_clear_request_error():
+    photo, _, _, _ = scene()
+    with pytest.raises(InvalidRequest, match="needs another"):
+        enhance(encoded(photo, "PNG"), background="white", background_model="retouch-tone")
