@@ -275,9 +275,15 @@ def run_bench(engines: Sequence[str], backends: Sequence[str], sizes: Sequence[i
         if loaded.spec.task is Task.TONE:
             # A tone network runs once per photo on a thumbnail; per pixel there is only a table lookup
             # (memory-bound, no multiply-adds to count against a GEMM peak).
-            flops_per_pixel = 0.0
+            flops_per_pixel, flops_per_photo = 0.0, 0.0
+        elif loaded.spec.task is Task.MATTING:
+            # A matting network runs once per photo at its working side whatever the photo's size; the
+            # full-resolution guided upsampling is elementwise.
+            work = loaded.spec.tile_size
+            flops_per_pixel, flops_per_photo = 0.0, flops_per_input_pixel(loaded.module, 3, work) * work * work
         else:
             flops_per_pixel = flops_per_input_pixel(loaded.module, loaded.spec.in_channels, side, loaded.takes_mask)
+            flops_per_photo = 0.0
         seen: set[tuple[str, str]] = set()
         for backend in backends:
             for precision in precisions:
@@ -297,7 +303,7 @@ def run_bench(engines: Sequence[str], backends: Sequence[str], sizes: Sequence[i
                         image = rng.random((size, size, 3), dtype=np.float32)
                         seconds, peak, kind, cpu = _measure(engine, image, repeat)
                         output_mp = size * size * loaded.spec.scale**2 / 1e6
-                        gflops = flops_per_pixel * size * size / seconds / 1e9
+                        gflops = (flops_per_photo + flops_per_pixel * size * size) / seconds / 1e9
                         share = 100 * gflops / peaks[engine.precision] if peaks and engine.precision in peaks else 0.0
                         results.append(BenchResult(
                             model, engine.backend_name, engine.device, engine.precision, size, seconds,

@@ -49,7 +49,9 @@ def export_key(model: LoadedModel) -> str:
 def _example_hw(model: LoadedModel) -> tuple[int, int]:
     spec = model.spec
     m = spec.size_multiple
-    base = max(spec.min_size, 32)
+    # At least two multiples: a network that downsamples by its multiple would see a 1-pixel side, which
+    # the exporter specialises (sizes 0 and 1 are constants to it) and the dynamic shape is lost.
+    base = max(spec.min_size, 32, 2 * m)
     h = -(-base // m) * m
     # Distinct H and W so the tracer cannot conflate them.
     return h, h + m

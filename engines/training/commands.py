@@ -84,7 +84,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
     ev = subparsers.add_parser("eval", help="measure PSNR/SSIM of the shipped models beside bicubic")
     ev.add_argument("task", nargs="?", default="all",
-                    choices=["sr", "denoise", "real", "perceptual", "inpaint", "tone", "all"])
+                    choices=["sr", "denoise", "real", "perceptual", "inpaint", "tone", "matte", "all"])
     ev.add_argument("--sets", default=None,
                     help="comma-separated sets (Set5,Set14,BSD100 | CBSD68,Kodak24,McMaster | products)")
     ev.add_argument("--scales", default="2,4", help="comma-separated SR scales")
@@ -97,13 +97,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     ev.add_argument("--work-side", type=int, default=None, help="(inpaint only) working resolution, longest side")
     ev.add_argument("--canvas", type=int, default=None, help="(inpaint only) canvas longest side, default 1024")
     ev.add_argument("--save-dir", type=Path, default=None,
-                    help="(inpaint, perceptual, tone) write side-by-side PNGs here")
+                    help="(inpaint, perceptual, tone, matte) write side-by-side PNGs here")
     ev.add_argument("--peer", type=Path, default=None,
                     help="(perceptual) weights of a model to compare against, e.g. RealESRGAN_x4plus.pth")
     ev.add_argument("--real-lr", type=Path, default=None,
-                    help="(perceptual, tone; with --save-dir) also write side-by-sides of these real photos (no truth)")
+                    help="(perceptual, tone, matte; with --save-dir) side-by-sides of these real photos (no truth)")
     ev.add_argument("--model", default=None,
-                    help="(tone) the tone engine: registry id or weights path (default retouch-tone)")
+                    help="(tone, matte) the engine: registry id or weights path (default retouch-tone, retouch-matte)")
     ev.add_argument("--gate", action="store_true",
                     help="(tone) also run the auto pipeline's quality gate on the full-size photos")
     ev.set_defaults(func=_run_eval)
@@ -132,6 +132,10 @@ def _run_eval(args: argparse.Namespace) -> int:
         from engines.training.tone_eval import eval_tone_from_args
 
         return eval_tone_from_args(args)
+    if args.task == "matte":
+        from engines.training.matte_eval import eval_matte_from_args
+
+        return eval_matte_from_args(args)
     if args.task == "perceptual":
         from engines.training.perceptual_eval import eval_perceptual_from_args
 

@@ -227,9 +227,13 @@ def _degrade(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def composite(products: list[Product], photos: list[np.ndarray], size: int, rng: np.random.Generator,
               *, scale: tuple[float, float] = (0.45, 1.0), several: float = 0.15, shadow: float = 0.4,
-              degrade: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """One (size, size, 3) uint8 composite and its (size, size) float32 truth matte."""
-    background = draw_background(size, photos, rng)
+              degrade: bool = True, background: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One (size, size, 3) uint8 composite and its (size, size) float32 truth matte; over `background`
+    (a photo, cropped and resized) when given, else over a drawn one."""
+    if background is None:
+        background = draw_background(size, photos, rng)
+    else:
+        background = _crop_resized(background, size, rng)
     count = 1 + int(rng.random() < several) * int(rng.integers(1, 3))
     layers = []
     truth = np.zeros((size, size), np.float32)

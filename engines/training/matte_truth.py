@@ -8,8 +8,9 @@ Most catalogue photos sit on a studio white, so the product is what is not that 
 3. Background is the near-ground region connected to the frame (a flood fill from the border), so white
    parts inside a product (a label, a white sole) stay product; large enclosed patches that are exactly
    the ground colour (the white seen through a mug's handle) are background too.
-4. The edge is soft: across a few pixels around the product's outline, alpha follows the distance from
-   the ground, so anti-aliased and slightly blurred outlines come out as partial alpha.
+4. The edge is soft: across a few pixels around the product's outline, each pixel is read as a blend of
+   the ground and the product's nearby colour, so anti-aliased and slightly blurred outlines come out
+   as partial alpha (for near-white products, alpha follows the distance from the ground instead).
 
 Where it is wrong, by construction: a soft grey contact shadow darker than `_PRODUCT_ABOVE` counts as
 product; a white product touching a white ground along a faint edge loses that part of its outline;
@@ -74,9 +75,31 @@ def product_matte(rgb: np.ndarray) -> np.ndarray | None:
     coverage = product.mean()
     if not _MIN_COVERAGE <= coverage <= _MAX_COVERAGE:
         return None
-    # Soft outline: within 2 px of the binary edge, alpha follows the distance from the ground.
-    edge = ndimage.binary_dilation(product, iterations=2) & ~ndimage.binary_erosion(product, iterations=2)
-    soft = np.clip((distance - _GROUND_BELOW / 2) / (_PRODUCT_ABOVE - _GROUND_BELOW / 2), 0.0, 1.0)
     alpha = product.astype(np.float32)
-    alpha[edge] = soft[edge]
+    edge = ndimage.binary_dilation(product, iterations=2) & ~ndimage.binary_erosion(product, iterations=2)
+    alpha[edge] = _edge_alpha(rgb, ground, distance, product)[edge]
     return alpha
+
+
+def _edge_alpha(rgb: np.ndarray, ground: np.ndarray, distance: np.ndarray, product: np.ndarray) -> np.ndarray:
+    """Partial alpha along the outline: an edge pixel is taken as a blend of the ground and the product's
+    nearby colour (the product's interior filled outwards), alpha being where it sits on the line between
+    them. Where the product is itself near-white, that line is too short to measure on, and alpha follows
+    the distance from the ground instead."""
+    import torch
+
+    from engines.push_pull import push_pull
+
+    interior = ndimage.binary_erosion(product, iterations=3)
+    image = torch.from_numpy(rgb.astype(np.float32)).permute(2, 0, 1)[None]
+    known = torch.from_numpy(interior.astype(np.float32))[None, None]
+    height, width = distance.shape
+    padded = (-height % 64, -width % 64)  # push-pull wants sides that halve cleanly
+    nearby = push_pull(torch.nn.functional.pad(image, (0, padded[1], 0, padded[0]), mode="replicate"),
+                       torch.nn.functional.pad(known, (0, padded[1], 0, padded[0])))
+    nearby = nearby[0, :, :height, :width].permute(1, 2, 0).numpy()
+    line = nearby - ground
+    length2 = (line**2).sum(axis=2)
+    along = ((rgb.astype(np.float32) - ground) * line).sum(axis=2) / np.maximum(length2, 1.0)
+    by_distance = (distance - _GROUND_BELOW / 2) / (_PRODUCT_ABOVE - _GROUND_BELOW / 2)
+    return np.clip(np.where(length2 > (2 * _PRODUCT_ABOVE) ** 2, along, by_distance), 0.0, 1.0).astype(np.float32)

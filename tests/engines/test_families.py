@@ -51,6 +51,12 @@ def test_each_builtin_loaded_by_path_runs_as_its_family_says(model_id, tmp_path)
             out = engine.fill(image, mask)
             assert out.shape == image.shape and np.array_equal(out[mask == 0], image[mask == 0])
             assert np.abs(out[mask == 1] - image[mask == 1]).mean() > 0.01  # the hole was generated
+        elif spec.task is Task.MATTING:
+            # A matting engine returns the photo with the product's matte as its alpha
+            out = engine.process(image)
+            assert out.shape == (72, 80, 4) and np.array_equal(out[..., :3], image)
+            with open_engine(model_id, backend="torch", device="cpu") as same:
+                np.testing.assert_allclose(out, same.process(image), atol=1e-6)
         else:
             out = engine.process(image)
             assert out.shape == (72 * spec.scale, 80 * spec.scale, 3)
