@@ -37,8 +37,8 @@ MIN_COVERAGE = 0.005  # below: nothing in the photo the matte calls a product
 MAX_COVERAGE = 0.9  # above: the product is the whole photo
 MAX_SIDES = 2  # a product running into more frame sides than this fills the frame (a close-up, a scene)
 MIN_ALPHA = 0.05  # the un-blending divides by alpha no smaller than this (noise would explode)
-SHADOW_HEIGHT = 0.08  # the contact shadow: the product's silhouette squashed to this share of its height,
-SHADOW_STRENGTH = 0.3  # darkening the white by at most this much
+SHADOW_HEIGHT = 0.08  # the contact shadow is the product's silhouette squashed to this share of its height
+SHADOW_STRENGTH = 0.3  # and darkens the white by at most this much
 
 
 def decide(report: MatteReport, min_confidence: float) -> GateVerdict:
