@@ -116,7 +116,7 @@ class PolicySettings(_Area):
         default="auto", description="Tone and colour correction: auto (when visible), always, or never."
     )
     tone_min_delta_e: float = Field(
-        default=2.0, ge=0, description="auto applies the tone correction only above this mean CIEDE2000 change."
+        default=1.25, ge=0, description="auto applies the tone correction only above this mean CIEDE2000 change."
     )
     look: str = Field(
         default="neutral", description="Look after the correction: neutral, bright, or a look JSON path / s3:// URI."

@@ -90,6 +90,8 @@ def register_tone_lut(models, common: argparse.ArgumentParser) -> Parsers:
     parser.add_argument("--lut-size", type=int, default=None, help="LUT grid points per axis (default 17)")
     parser.add_argument("--gain-weight", type=float, default=None,
                         help="weight of the vignetting-gain supervision (default 2; 0: the gain is free)")
+    parser.add_argument("--confidence-only", action="store_true",
+                        help="with --init: train only the needs-correction head (the corrections stay the init's)")
     parser.add_argument("--max-minutes", type=float, default=None,
                         help="stop at the first checkpoint after this many minutes (resume continues)")
     parser.set_defaults(train=_lazy("engines.training.tone_train:train_from_args"))

@@ -46,11 +46,17 @@ class ToneRecipe:
     smooth_weight: float = 1e-4
     monotone_weight: float = 10.0
     gain_weight: float = 2.0  # supervises the vignetting gain with the one that undoes the drawn fall-off
+    confidence: bool = True  # a needs-correction head scales the correction (good photos map to the identity)
+    confidence_only: bool = False  # train only the needs-correction head: the corrections stay the init's
+    needs_weight: float = 1.0  # BCE of that head against whether the spoil is visible (`needs_label`)
     description: str = "image-adaptive 3D LUT for exposure, white balance, contrast, gamma, saturation, vignetting"
 
     @property
-    def arch_params(self) -> dict[str, int]:
-        return {"size": self.size, "luts": self.luts, "features": self.features}
+    def arch_params(self) -> dict[str, int | bool]:
+        params: dict[str, int | bool] = {"size": self.size, "luts": self.luts, "features": self.features}
+        if self.confidence:
+            params["confidence"] = True
+        return params
 
 
 def load_squashed(paths: list[Path], side: int = LOAD_SIDE) -> torch.Tensor:
@@ -83,6 +89,53 @@ def spoil_batch(clean: torch.Tensor, rng: np.random.Generator,
     return (spoiled * 255.0).round() / 255.0, gains
 
 
+# The needs-correction label: 0 for a spoil below NOT_VISIBLE mean CIEDE2000 (as good as the original),
+# 1 from VISIBLE (a difference people see side by side), linear between. (1.0 and 2.5 were tried first:
+# that head called more visibly spoiled photos good, see the card.)
+NOT_VISIBLE, VISIBLE = 0.5, 2.0
+
+
+def needs_label(spoiled: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+    """(N,) in [0, 1]: how visible each photo's spoil is (mean CIEDE2000 of the 128-px thumbnails)."""
+    from skimage.color import deltaE_ciede2000, rgb2lab
+
+    a = spoiled.detach().permute(0, 2, 3, 1).cpu().numpy()
+    b = clean.detach().permute(0, 2, 3, 1).cpu().numpy()
+    delta = deltaE_ciede2000(rgb2lab(a), rgb2lab(b)).mean(axis=(1, 2))
+    return torch.from_numpy(np.clip((delta - NOT_VISIBLE) / (VISIBLE - NOT_VISIBLE), 0.0, 1.0)).float()
+
+
+def init_confidence_from(model: ToneLUT, path: Path, log=print) -> None:
+    """Start a confidence model from a plain one: every tensor copied, the head's extra row set to
+    "needs correcting" (sigmoid 0.88), so training starts from the plain model's corrections."""
+    from safetensors.torch import load_file
+
+    src = load_file(str(path))
+    own = model.state_dict()
+    for name, tensor in src.items():
+        if name in own and own[name].shape == tensor.shape:
+            own[name] = tensor.float()
+        elif name.startswith("head.") and own[name].shape[0] == tensor.shape[0] + 1:
+            own[name][: tensor.shape[0]] = tensor.float()
+            own[name][-1] = 2.0 if name.endswith("bias") else 0.0
+    model.load_state_dict(own)
+    log(f"init: {path}")
+
+
+def freeze_all_but_confidence(model: ToneLUT) -> list[torch.nn.Parameter]:
+    """Freeze everything but the head, and in the head everything but the needs-correction row: the
+    corrections a model started from a plain one makes (when it judges a photo needs them) stay exactly
+    the plain model's. Returns the parameters left to train."""
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    keep = torch.zeros_like(model.head.bias)
+    keep[-1] = 1.0
+    for parameter, mask in ((model.head.weight, keep[:, None]), (model.head.bias, keep)):
+        parameter.requires_grad_(True)
+        parameter.register_hook(lambda grad, mask=mask: grad * mask)
+    return [model.head.weight, model.head.bias]
+
+
 def sample(photos: torch.Tensor, batch: int, side: int, rng: np.random.Generator) -> torch.Tensor:
     idx = rng.integers(0, photos.shape[0], batch)
     y, x = (int(v) for v in rng.integers(0, photos.shape[-1] - side + 1, 2))
@@ -107,18 +160,21 @@ def mean_psnr(outputs: torch.Tensor, targets: torch.Tensor) -> float:
 @torch.no_grad()
 def validate(model: ToneLUT, spoiled: torch.Tensor, clean: torch.Tensor) -> dict[str, float]:
     model.eval()
-    lut, gain = model.unpack(model(spoiled))
-    out = apply_torch(spoiled, lut, gain)
-    lut_i, gain_i = model.unpack(model(clean))
-    identity = apply_torch(clean, lut_i, gain_i)
+    params, needs = model.params_and_needs(spoiled)
+    out = apply_torch(spoiled, *model.unpack(params))
+    params_i, needs_i = model.params_and_needs(clean)
+    identity = apply_torch(clean, *model.unpack(params_i))
     model.train()
-    return {"val_psnr_in": mean_psnr(spoiled, clean), "val_psnr_out": mean_psnr(out, clean),
-            "val_identity_psnr": mean_psnr(identity, clean)}
+    result = {"val_psnr_in": mean_psnr(spoiled, clean), "val_psnr_out": mean_psnr(out, clean),
+              "val_identity_psnr": mean_psnr(identity, clean)}
+    if needs is not None and needs_i is not None:
+        result.update(val_needs_spoiled=float(needs.mean()), val_needs_clean=float(needs_i.mean()))
+    return result
 
 
 def train(recipe: ToneRecipe, data: Path, out_dir: Path, *, seed: int, holdout: int, resume: bool,
           device: str, val_every: int, ckpt_every: int, deadline: float | None = None,
-          log=print) -> tuple[ToneLUT, int]:
+          init: Path | None = None, log=print) -> tuple[ToneLUT, int]:
     files, held = split_holdout(list_images(data), holdout)
     if not files:
         raise FileNotFoundError(f"no training images in {data}")
@@ -127,7 +183,12 @@ def train(recipe: ToneRecipe, data: Path, out_dir: Path, *, seed: int, holdout: 
     val_spoiled, val_clean = validation_set(load_squashed(held, recipe.side)) if held else (None, None)
     torch.manual_seed(seed)
     model = ToneLUT(**recipe.arch_params).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, betas=(0.9, 0.999))
+    if init is not None and not (resume and (out_dir / recipe.model_id / "last.pt").exists()):
+        init_confidence_from(model, init, log)
+    params = list(model.parameters())
+    if recipe.confidence_only:
+        params = freeze_all_but_confidence(model)
+    opt = torch.optim.Adam(params, lr=recipe.lr, betas=(0.9, 0.999))
     run = TrainingRun(out_dir / recipe.model_id, seed, {"model": model, "opt": opt}, recipe.steps,
                       val_every=val_every, ckpt_every=ckpt_every, meta={"recipe": json.dumps(asdict(recipe))},
                       log=log, round_to=5)
@@ -138,7 +199,8 @@ def train(recipe: ToneRecipe, data: Path, out_dir: Path, *, seed: int, holdout: 
         clean = sample(photos, recipe.batch, recipe.side, rng).to(device)
         spoiled, true_gain = spoil_batch(clean, rng, recipe.identity_share)
         set_lr(opt, lr_at(step, recipe.steps, recipe.lr, warmup=100))
-        lut, gain = model.unpack(model(spoiled))
+        params, needs = model.params_and_needs(spoiled)
+        lut, gain = model.unpack(params)
         out = apply_torch(spoiled, lut, gain)
         smooth, monotone = regularisers(model)
         parts = {"l1": F.l1_loss(out, clean), "mse": F.mse_loss(out, clean), "smooth": smooth, "monotone": monotone,
@@ -147,6 +209,10 @@ def train(recipe: ToneRecipe, data: Path, out_dir: Path, *, seed: int, holdout: 
                  "gain": F.mse_loss(gain, true_gain.to(gain.device))}
         loss = (parts["l1"] + 10.0 * parts["mse"] + recipe.smooth_weight * smooth
                 + recipe.monotone_weight * monotone + recipe.gain_weight * parts["gain"])
+        if needs is not None:
+            parts["needs"] = F.binary_cross_entropy(needs.clamp(1e-4, 1 - 1e-4),
+                                                    needs_label(spoiled, clean).to(needs.device))
+            loss = loss + recipe.needs_weight * parts["needs"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -164,7 +230,8 @@ def metadata(recipe: ToneRecipe, reached: int, seconds: float, seed: int) -> dic
             "model_id": recipe.model_id, "trained_with": f"retouch train {recipe.model_id} --steps {recipe.steps}",
             "seed": str(seed), "steps": f"{reached} of {recipe.steps}", "recipe": json.dumps(asdict(recipe)),
             "perturbations": json.dumps(tone_perturb.RANGES), "loss": "L1 + 10 MSE (sRGB) + LUT smoothness "
-            "and monotonicity", "precision": "fp32", "description": recipe.description,
+            "and monotonicity" + (f" + {recipe.needs_weight} BCE of the needs-correction head" if recipe.confidence
+                                  else ""), "precision": "fp32", "description": recipe.description,
             "train_seconds": f"{seconds:.0f}"}
 
 
@@ -173,7 +240,8 @@ def train_from_args(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     overrides = {k: v for k, v in {"steps": args.steps, "batch": args.batch, "lr": args.lr,
                                    "features": args.features, "identity_share": args.identity_share,
-                                   "size": args.lut_size, "gain_weight": args.gain_weight}.items() if v is not None}
+                                   "size": args.lut_size, "gain_weight": args.gain_weight,
+                                   "confidence_only": args.confidence_only or None}.items() if v is not None}
     recipe = replace(ToneRecipe(), **overrides)
     data = args.data or (args.data_dir / "products" / "train" if args.data_dir else None)
     if data is None or not data.is_dir():
@@ -183,7 +251,7 @@ def train_from_args(args: argparse.Namespace) -> int:
     t0 = time.time()
     model, reached = train(recipe, data, args.out_dir, seed=args.seed, holdout=args.holdout, resume=args.resume,
                            device=args.device, val_every=args.val_every, ckpt_every=args.ckpt_every,
-                           deadline=deadline)
+                           deadline=deadline, init=args.init)
     out = args.out_dir / recipe.model_id / f"{recipe.model_id}.safetensors"
     sha = save_weights(model.cpu(), out, metadata(recipe, reached, time.time() - t0, args.seed))
     print(f"wrote {out} (step {reached} of {recipe.steps}) sha256={sha}")

@@ -42,7 +42,7 @@ def _spec(model_id: str, weights: WeightsRef, description: str, params: Mapping[
 
 TONE = _spec("retouch-tone", builtin_weights("retouch-tone"),
              "tone and colour: exposure, white balance, contrast, gamma, saturation, vignetting (3D LUTs)",
-             {"size": 17, "luts": 3, "features": 16})
+             {"size": 17, "luts": 3, "features": 16, "confidence": True})
 
 SPECS: tuple[ModelSpec, ...] = (TONE,)
 DEFAULTS: dict[tuple[Task, int], str] = {(Task.TONE, 1): TONE.id}

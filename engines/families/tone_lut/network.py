@@ -45,9 +45,10 @@ class ToneLUT(nn.Module):
     """Args: size (LUT grid points per axis), luts (basis LUTs), features (first CNN width; doubles per
     stage up to 8x)."""
 
-    def __init__(self, size: int = DEFAULT_SIZE, luts: int = DEFAULT_LUTS, features: int = DEFAULT_FEATURES) -> None:
+    def __init__(self, size: int = DEFAULT_SIZE, luts: int = DEFAULT_LUTS, features: int = DEFAULT_FEATURES,
+                 confidence: bool = False) -> None:
         super().__init__()
-        self.size, self.luts = size, luts
+        self.size, self.luts, self.confidence = size, luts, confidence
         widths = [3, features, features * 2, features * 4, features * 8, features * 8]
         layers: list[nn.Module] = []
         for cin, cout in zip(widths[:-1], widths[1:], strict=True):
@@ -58,21 +59,31 @@ class ToneLUT(nn.Module):
                 layers.append(nn.InstanceNorm2d(cout, affine=True))
         self.features = nn.Sequential(*layers)
         self.dropout = nn.Dropout(0.3)
-        # Mean and max pooling: the mean sees the overall cast, the max sees the white point.
-        self.head = nn.Linear(widths[-1] * 2, luts + 1)
+        # confidence: one more output, the odds that the photo needs correcting at all; the correction (LUT
+        # residual and gain) is scaled by its sigmoid, so a photo judged good maps to the identity exactly
+        # enough to stay above 40 dB, while the output format stays one LUT and one gain.
+        self.head = nn.Linear(widths[-1] * 2, luts + 1 + int(confidence))
         nn.init.zeros_(self.head.bias)
         nn.init.normal_(self.head.weight, std=0.01)
         self.basis = nn.Parameter(torch.zeros(luts, 3, size, size, size))
         self.register_buffer("identity", identity_lut(size), persistent=False)
 
     def forward(self, thumbnail: torch.Tensor) -> torch.Tensor:
+        return self.params_and_needs(thumbnail)[0]
+
+    def params_and_needs(self, thumbnail: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(the transform's parameters (N, 1, 1, P), the needs-correction probability (N,) or None)."""
         x = F.interpolate(thumbnail, size=(THUMBNAIL_SIDE, THUMBNAIL_SIDE), mode="bilinear", align_corners=False)
         f = self.features(x)
-        pooled = torch.cat([f.mean(dim=(2, 3)), f.amax(dim=(2, 3))], dim=1)
-        out = self.head(self.dropout(pooled))
-        weights, gain = out[:, : self.luts], torch.tanh(out[:, self.luts :])
+        # Mean and max pooling: the mean sees the overall cast, the max sees the white point.
+        out = self.head(self.dropout(torch.cat([f.mean(dim=(2, 3)), f.amax(dim=(2, 3))], dim=1)))
+        weights, gain = out[:, : self.luts], torch.tanh(out[:, self.luts : self.luts + 1])
+        needs = None
+        if self.confidence:
+            needs = torch.sigmoid(out[:, self.luts + 1])
+            weights, gain = weights * needs[:, None], gain * needs[:, None]
         lut = self.identity + torch.einsum("nk,kcrgb->ncrgb", weights, self.basis)
-        return torch.cat([lut.flatten(1), gain], dim=1)[:, None, None, :]
+        return torch.cat([lut.flatten(1), gain], dim=1)[:, None, None, :], needs
 
     def unpack(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """params (N, 1, 1, P) -> (lut (N, 3, size, size, size), gain (N,))."""
