@@ -263,6 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     enhance.add_argument("--mask", type=Path, default=None, help="mask PNG (white = inpaint); one input only")
     enhance.add_argument("--look", default=None, metavar="NAME|PATH",
                          help="look after the tone correction: neutral, bright, or a look JSON (`retouch look fit`)")
+    enhance.add_argument("--background", choices=["keep", "white", "transparent"], default=None,
+                         help="put the product on white or cut it out (PNG with alpha); default: the policy's "
+                         "(RETOUCH_BACKGROUND, keep)")
     enhance.add_argument("--review", action="store_true", help="also write DIR/review.html (before/after page)")
     enhance.set_defaults(func=cmd_enhance)
 

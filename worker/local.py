@@ -28,7 +28,8 @@ def enhance_files(args: argparse.Namespace) -> int:
     from engines.errors import EngineError
 
     settings = load_settings()
-    request = Request(task=args.task, scale=args.scale, model=args.model, backend=args.backend)
+    request = Request(task=args.task, scale=args.scale, model=args.model, backend=args.backend,
+                      background=getattr(args, "background", None))
     overrides = {k: v for k, v in (("canvas_aspect", args.canvas), ("canvas_fit", args.fit),
                                    ("look", getattr(args, "look", None))) if v}
     policy = PolicySettings.model_validate({**settings.policy.model_dump(), **overrides})

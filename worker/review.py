@@ -245,12 +245,32 @@ def _card(card: Card, image_url) -> str:
         f'<dt>size</dt><dd>{_size(source)} &rarr; {_size(output)}</dd>'
         f'<dt>cost</dt><dd>{_cost(m.get("cost"))}</dd>'
         f'<dt>analysis</dt><dd>{_pairs(m.get("analysis") or {})}</dd>'
+        f"{_background(m.get('background'))}"
         f"</dl>"
         f"<h3>Decisions</h3>{_list(m.get('decisions') or [], 'no decisions recorded')}"
         f"<h3>Engines</h3>{_engines(m.get('engines') or [])}"
         f"<h3>Quality gate</h3>{_gate(m.get('gate') or [])}"
         f"</article>"
     )
+
+
+def _background(found: dict | None) -> str:
+    """The background step's decision (absent when the mode was keep); a cut-out shows over the viewport's
+    checkerboard, so transparency is visible."""
+    if not found:
+        return ""
+    mode, applied = found.get("mode", "?"), bool(found.get("applied"))
+    text = f"{_e(mode)}: {'applied' if applied else 'kept as it was'} <code>{_e(found.get('reason', ''))}</code>"
+    for key in ("coverage", "confidence"):
+        if isinstance(found.get(key), int | float):
+            text += f", {key} {found[key]:.2f}"
+    if found.get("products", 1) != 1:
+        text += f", {_e(found['products'])} products"
+    if found.get("touches"):
+        text += f", touches {_e(', '.join(found['touches']))}"
+    if mode == "transparent" and applied:
+        text += " (transparent where the checkerboard shows)"
+    return f'<dt>background</dt><dd class="background {"applied" if applied else "kept"}">{text}</dd>'
 
 
 def _size(part: dict) -> str:

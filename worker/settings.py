@@ -121,6 +121,16 @@ class PolicySettings(_Area):
     look: str = Field(
         default="neutral", description="Look after the correction: neutral, bright, or a look JSON path / s3:// URI."
     )
+    background: Literal["keep", "white", "transparent"] = Field(
+        default="keep",
+        description="Background: keep (never removed), white (product composited on white) or transparent (cut out).",
+    )
+    background_model: str | None = Field(default=None, description="Matting model id, path or s3:// URI.")
+    background_shadow: bool = Field(default=False, description="On white: a soft contact shadow under the product.")
+    background_min_confidence: float = Field(
+        default=0.8, ge=0, le=1,
+        description="The background is removed only when the matte's confidence reaches this; else kept as it was.",
+    )
     canvas_aspect: str | None = Field(
         default=None, description="Fit every photo to this width:height canvas (e.g. 1:1, 4:5, 3:4); unset: keep."
     )

@@ -110,3 +110,22 @@ def test_a_photo_whose_engines_the_gate_all_kept_is_kept_not_enhanced():
     assert outcome_of(manifest(Path("a.png"), "a.png", engines=[tone_ran], gate=gate)) == "kept"
     assert outcome_of(manifest(Path("a.png"), "a.png", engines=[tone_ran, SR_RUN], gate=gate)) == "enhanced"
     assert outcome_of(manifest(Path("a.png"), "a.png", engines=[])) == "kept"
+
+
+def test_a_cards_background_decision_is_shown_and_a_cut_out_sits_on_a_checkerboard(tmp_path):
+    folder = review_folder(tmp_path)
+    shoe = json.loads((folder / "shoe.manifest.json").read_text())
+    shoe["background"] = {"mode": "transparent", "applied": True, "reason": "applied", "coverage": 0.3123,
+                          "products": 2, "touches": ["bottom"], "confidence": 0.94}
+    (folder / "shoe.manifest.json").write_text(json.dumps(shoe))
+    lamp = json.loads((folder / "lamp.manifest.json").read_text())
+    lamp["background"] = {"mode": "white", "applied": False, "reason": "low_confidence", "coverage": 0.2,
+                          "products": 1, "touches": [], "confidence": 0.41, "shadow": False}
+    (folder / "lamp.manifest.json").write_text(json.dumps(lamp))
+    html = render(load_local(folder), lambda image: f"img/{image.name}")
+    cards = {card.split("</h2>")[0]: card for card in html.split("<h2>")[1:]}
+    assert ("transparent: applied <code>applied</code>, coverage 0.31, confidence 0.94, 2 products, "
+            "touches bottom (transparent where the checkerboard shows)") in cards["shoe"]
+    assert "white: kept as it was <code>low_confidence</code>, coverage 0.20, confidence 0.41<" in cards["lamp"]
+    assert "<dt>background</dt>" not in cards["vase"]  # keep: no step, nothing said
+    assert "repeating-conic-gradient" in html  # the viewport behind every image is a checkerboard

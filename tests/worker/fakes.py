@@ -23,7 +23,7 @@ class NearestEngine:
 
     def __init__(self, model: str) -> None:
         scale = 4 if "x4" in model else 2 if "x2" in model else 1
-        task = "inpaint" if "inpaint" in model else "tone" if "tone" in model else (
+        task = "inpaint" if "inpaint" in model else "tone" if "tone" in model else "matting" if "matte" in model else (
             "denoise" if scale == 1 else "super_resolution")
         self.spec = FakeSpec(model, task, scale)
 
@@ -37,6 +37,15 @@ class NearestEngine:
         if "warm" in self.spec.id:
             lut = lut + np.array([0.08, 0.0, -0.08], dtype=np.float32)[:, None, None, None]
         return ToneTransform.from_params(np.append(lut.reshape(-1), 0.0), thumbnail(image))
+
+    def matte(self, image):
+        """Product = pixels far from the top-left corner's colour (alpha 1, else 0); for a model named
+        `*unsure*` alpha 0.6 there instead, a matte with no confidence."""
+        from engines.matting import Matte
+
+        assert self.spec.task == "matting"
+        far = np.abs(image[..., :3] - image[0, 0, :3]).max(axis=2) > 0.1
+        return Matte(np.where(far, 0.6 if "unsure" in self.spec.id else 1.0, 0.0).astype(np.float32))
 
     def fill(self, image, mask, progress=None):
         # Fill with the mean unmasked colour, as the engine contract composites: mask * fill + rest.

@@ -1,4 +1,4 @@
-"""enhance: apply the planned engines in order (denoise, then super-resolve)."""
+"""enhance: apply the planned engines in order (inpaint, tone, look, background, denoise, canvas, super-resolve)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from worker.errors import InvalidRequest, from_engine_error
+from worker.pipeline import background, gate
 from worker.pipeline import canvas as canvas_ops
-from worker.pipeline import gate
 from worker.pipeline.canvas import Canvas
 from worker.pipeline.cost import CostMeter
 from worker.pipeline.job import DecodedImage, EngineRun, EngineStep, Job
@@ -35,6 +35,8 @@ class EngineLike(Protocol):
 
     def tone(self, image: np.ndarray) -> Any: ...
 
+    def matte(self, image: np.ndarray) -> Any: ...
+
 
 class EngineProvider(Protocol):
     def get(self, model: str, backend: str) -> EngineLike:
@@ -43,7 +45,7 @@ class EngineProvider(Protocol):
 
 
 EXPECTED_ENGINE_TASK = {"super_resolution": "super_resolution", "denoise": "denoise", "inpaint": "inpaint",
-                        "outpaint": "inpaint", "tone": "tone"}
+                        "outpaint": "inpaint", "tone": "tone", "background": "matting"}
 
 
 def grow_canvas(pixels: np.ndarray, canvas: Canvas, fill: str) -> np.ndarray:
@@ -100,6 +102,8 @@ def apply_engines(job: Job, provider: EngineProvider, progress: Progress | None 
             meter = CostMeter(engine.device)  # around the call only: a first use's model load is not per image
             if step.task == "tone":
                 pixels, verdict = _tone_step(job, engine, step, pixels)
+            elif step.task == "background":
+                pixels, verdict = _background_step(job, engine, pixels)
             else:
                 # Masked engines own their working resolution and the composite (alpha passes through).
                 pixels = engine.fill(pixels, mask, on_tiles) if mask is not None else engine.process(pixels, on_tiles)
@@ -155,6 +159,28 @@ def _tone_step(job: Job, engine: EngineLike, step: EngineStep,
         return pixels, verdict
     rgb = transform.apply(pixels, quantised)
     return (rgb if pixels.shape[2] == 3 else np.concatenate([rgb, pixels[..., 3:]], axis=2)), verdict
+
+
+def _background_step(job: Job, engine: EngineLike, pixels: np.ndarray) -> tuple[np.ndarray, gate.GateVerdict]:
+    """Matte the product; when the matte finds one it is sure of and that does not fill the frame, put it on
+    white or cut it out (`worker.pipeline.background`). Checked even when asked for: an unsure matte keeps
+    the photo as it was, with the reason in the manifest."""
+    from engines.matting import background_colours
+
+    assert job.plan is not None
+    policy = job.policy
+    matte = engine.matte(pixels)
+    report = matte.report()
+    verdict = background.decide(report, policy.background_min_confidence)
+    job.background = background.record(job.plan.background, verdict, report, policy.background_shadow)
+    if verdict.verdict == "kept":
+        return pixels, verdict
+    rgb = pixels[..., :3]
+    alpha = matte.full(rgb)
+    shadow = None
+    if job.plan.background == "white" and policy.background_shadow:
+        shadow = background.contact_shadow(matte.alpha, rgb.shape[0], rgb.shape[1])
+    return background.replace(pixels, alpha, background_colours(rgb, alpha), job.plan.background, shadow), verdict
 
 
 def enhance_step(provider: EngineProvider, progress: Progress | None = None) -> Step:

@@ -4,7 +4,8 @@ Each check compares the analysis before and after a step (or, for tone, what the
 to a thumbnail, before paying for full resolution). When a step would not help (the photo was already
 balanced, clean) or would hurt (detail flattened, content changed), the photo goes on as it was and the
 manifest says why. Steps asked for explicitly (a request, `--task`, a policy set to `always`) are never
-gated: their verdict is `requested`.
+gated: their verdict is `requested`. The background step is the exception: it is only ever asked for, and
+always checked (`worker.pipeline.background.decide`: an unsure matte keeps the photo as it was).
 
 Verdicts are counted in `retouch_gate_total{step, verdict, reason}`.
 """

@@ -24,6 +24,7 @@ class Request:
     scale: int | None = None  # None: the planner picks 2 or 4 from the target size
     model: str | None = None  # registry id, path or s3:// URI; None: the registry default
     backend: str | None = None  # None: the policy's backend
+    background: Literal["keep", "white", "transparent"] | None = None  # None: the policy's background
 
 
 @dataclass(frozen=True)
@@ -77,12 +78,13 @@ class Analysis:
 class EngineStep:
     """One operation on the pixels. `inpaint` fills the request's mask; `outpaint` grows the canvas and
     generates its bands; `canvas` grows it without an engine (`model` names the fill: pad or blur);
-    `tone` corrects light and colour; `look` moves the colours towards a named look (`model` is the look).
+    `tone` corrects light and colour; `look` moves the colours towards a named look (`model` is the look);
+    `background` mattes the product and puts it on white or cuts it out (`Plan.background` says which).
 
     gated: `auto` chose this step, so the quality gate keeps it only when it helps (`worker.pipeline.gate`);
     a step asked for explicitly always runs."""
 
-    task: Literal["super_resolution", "denoise", "inpaint", "outpaint", "canvas", "tone", "look"]
+    task: Literal["super_resolution", "denoise", "inpaint", "outpaint", "canvas", "tone", "look", "background"]
     model: str
     scale: int
     gated: bool = False
@@ -96,6 +98,7 @@ class Plan:
     decisions: tuple[str, ...]  # one human-readable line per decision, copied into the manifest
     canvas: Canvas | None = None
     skipped: tuple[GateVerdict, ...] = ()  # engines `auto` did not plan, and why (the gate's pre-checks)
+    background: Literal["keep", "white", "transparent"] = "keep"  # what the background step does, if planned
 
     @property
     def scale(self) -> int:
@@ -140,6 +143,7 @@ class Job:
     engine_runs: list[EngineRun] = field(default_factory=list)
     gate: list[GateVerdict] = field(default_factory=list)  # one verdict per engine `auto` considered
     tone: dict[str, Any] | None = None  # what the tone engine estimated (exposure, cast), for the manifest
+    background: dict[str, Any] | None = None  # the background step's decision and matte report, for the manifest
     encoded: bytes | None = None
     content_type: str | None = None
     extension: str | None = None

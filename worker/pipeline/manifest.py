@@ -37,6 +37,7 @@ def job_manifest(job: Job, *, source: dict, output: dict, prices: CostSettings |
                      "jpeg_quality": job.analysis.jpeg_quality, "tone": job.tone},
         "decisions": list(job.plan.decisions),
         "gate": [verdict.as_dict() for verdict in job.gate],
+        "background": job.background,  # null: no background step (keep)
         "engines": [run.__dict__ for run in job.engine_runs],
         "cost": cost_summary(job.engine_runs, prices),
         "timings_seconds": {name: round(seconds, 4) for name, seconds in job.timings.items()},

@@ -45,10 +45,11 @@ def output_format(source_format: str, has_alpha: bool, policy: PolicySettings) -
 
 def make_plan(analysis: Analysis, request: Request, policy: PolicySettings, limits: LimitSettings,
               source_format: str, has_alpha: bool, mask_pixels: int = 0) -> Plan:
-    """Order: inpaint the requested mask, correct tone and colour (then the look), denoise, grow the canvas
-    (outpaint/pad/blur), super-resolve. The sticker or watermark goes first so that it cannot sway the tone
-    engine's view of the photo's colours; every later engine sees corrected colours. Engines `auto` chose
-    are gated (`worker.pipeline.gate`); those it did not choose are listed in `Plan.skipped` with why."""
+    """Order: inpaint the requested mask, correct tone and colour (then the look), replace the background
+    (when asked), denoise, grow the canvas (outpaint/pad/blur), super-resolve. The sticker or watermark goes
+    first so that it cannot sway the tone engine's view of the photo's colours; every later engine sees
+    corrected colours. Engines `auto` chose are gated (`worker.pipeline.gate`); those it did not choose are
+    listed in `Plan.skipped` with why. The background step is always checked (`worker.pipeline.background`)."""
     decisions: list[str] = []
     steps: list[EngineStep] = []
     skipped: list[GateVerdict] = []
@@ -57,6 +58,18 @@ def make_plan(analysis: Analysis, request: Request, policy: PolicySettings, limi
         decisions.append(f"inpaint {mask_pixels} masked pixels with {inpaint_model}")
         steps.append(EngineStep("inpaint", inpaint_model, 1))
     steps.extend(_tone_steps(request, policy, decisions))
+    background = _background(request, policy)
+    if background != "keep":
+        # After tone and look (the matte sees corrected colours), before denoise, canvas and upscale,
+        # which carry the alpha of a cut-out along with the photo.
+        model = policy.background_model or default_model("matting")
+        steps.append(EngineStep("background", model, 1))
+        if background == "white":
+            how = "put on white" + (" with a contact shadow" if policy.background_shadow else "")
+        else:
+            how = "cut out"
+        decisions.append(f"background {background}: product {how} with {model} when the matte finds a product "
+                         f"that does not fill the frame, with confidence >= {policy.background_min_confidence}")
 
     canvas = None
     if policy.canvas_aspect:
@@ -125,10 +138,24 @@ def make_plan(analysis: Analysis, request: Request, policy: PolicySettings, limi
         steps.append(EngineStep("super_resolution", model, scale, gated=request.task == "auto" and not request.scale))
         decisions.append(f"super-resolution x{scale} with {model}")
 
-    fmt = output_format(source_format, has_alpha, policy)
+    # A cut-out needs a format with alpha (decided now, so a bucket's outputs keep one extension even when a
+    # photo's background is kept); on white the output is opaque, but a source's alpha stays if the matte is unsure.
+    fmt = output_format(source_format, has_alpha or background == "transparent", policy)
     decisions.append(f"encode as {fmt} quality {policy.output_quality}")
     return Plan(engines=tuple(steps), output_format=fmt, quality=policy.output_quality, decisions=tuple(decisions),
-                canvas=canvas, skipped=tuple(skipped))
+                canvas=canvas, skipped=tuple(skipped), background=background)
+
+
+BACKGROUNDS = ("keep", "white", "transparent")
+
+
+def _background(request: Request, policy: PolicySettings) -> str:
+    """The request's background, else the policy's. `keep` (the default) plans no step and loads no matting
+    engine: `auto` never removes a background unless the policy or the request asks."""
+    background = request.background or policy.background
+    if background not in BACKGROUNDS:
+        raise InvalidRequest(f"background must be one of {', '.join(BACKGROUNDS)}, got {background!r}")
+    return background
 
 
 def _tone_steps(request: Request, policy: PolicySettings, decisions: list[str]) -> list[EngineStep]:
