@@ -97,8 +97,9 @@ class Matte:
     @classmethod
     def from_logits(cls, logits: np.ndarray, inside: tuple[int, int]) -> Matte:
         height, width = inside
-        x = np.asarray(logits, dtype=np.float32)[0, 0, :height, :width]
-        return cls((1.0 / (1.0 + np.exp(-x))).astype(np.float32))
+        from scipy.special import expit  # the logistic without exp overflowing on confident logits
+
+        return cls(expit(np.asarray(logits, dtype=np.float32)[0, 0, :height, :width]).astype(np.float32))
 
     def full(self, rgb: np.ndarray) -> np.ndarray:
         """(H, W) float32 alpha at the photo's resolution (guided by its luminance)."""

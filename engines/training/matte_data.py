@@ -101,7 +101,7 @@ def eval_backgrounds(data_dir: Path, long_side: int = 512) -> list[np.ndarray]:
     """BSD100 and Set14 photos: evaluation-only backgrounds the network never trains on."""
     found = []
     for name in ("BSD100", "Set14"):
-        folder = data_dir / "sr-bench" / name
+        folder = data_dir / "sr-bench" / name / "HR_x2"  # the full-size photos (HR_x4 is the same, cropped)
         if folder.is_dir():
             found += [load_photo(path, long_side) for path in list_images(folder)]
     return found

@@ -15,7 +15,7 @@ from engines.families.base import Family
 from engines.pins import builtin_weights
 from engines.spec import ModelSpec, Task, WeightsRef
 
-WORK_SIDE = 384  # the long side the network sees; also its "tile" budget: one call per photo
+WORK_SIDE = 256  # the long side the network sees (the scale it was trained at: 256-px composites); one call per photo
 _DEFAULT_PARAMS = {"widths": [16, 32, 64, 96, 128]}
 
 
