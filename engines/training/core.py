@@ -9,8 +9,10 @@ resumed run draws what an uninterrupted one would have), resuming from and atomi
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
+import sys
 import time
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
@@ -34,6 +36,22 @@ def lr_at(step: int, total: int, peak: float, warmup: int = 50, floor: float = 0
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = lr
+
+
+def catalogue_folder(args: argparse.Namespace) -> Path | None:
+    """The training photos a trainer's command line names: `--data`, else `<--data-dir>/products/train`;
+    None, with the error printed, when that folder does not exist."""
+    data = args.data or (Path(args.data_dir) / "products" / "train" if args.data_dir else None)
+    if data is None or not Path(data).is_dir():
+        print(f"error: training data folder {data} does not exist (give --data or --data-dir)", file=sys.stderr)
+        return None
+    return Path(data)
+
+
+def deadline_of(args: argparse.Namespace) -> float | None:
+    """`--max-minutes` as a `time.time()` deadline for `TrainingRun.loop` (None: run the whole schedule)."""
+    minutes = getattr(args, "max_minutes", None)
+    return time.time() + 60 * minutes if minutes else None
 
 
 def autocast(device: str, bf16: bool) -> AbstractContextManager:

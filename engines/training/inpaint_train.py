@@ -38,7 +38,7 @@ from PIL import Image
 from torch import nn
 
 from engines.families.compact_inpainter.network import CompactInpainter
-from engines.training.core import TrainingRun, autocast, lr_at, set_lr
+from engines.training.core import TrainingRun, autocast, catalogue_folder, lr_at, set_lr
 from engines.training.data import (
     cache_path,
     list_images,
@@ -352,10 +352,8 @@ def train_inpaint_from_args(args: argparse.Namespace) -> int:
         print(f"error: --strips {recipe.strips} must be a share in [0, 1], with whole canvases (--canvas-side > 0)",
               file=sys.stderr)
         return 2
-    data_dir = args.data_dir
-    data = args.data or (Path(data_dir) / "products" / "train" if data_dir else None)
-    if data is None or not Path(data).is_dir():
-        print(f"error: training data folder {data} does not exist (give --data or --data-dir)", file=sys.stderr)
+    data = catalogue_folder(args)
+    if data is None:
         return 2
     out_dir = Path(args.out_dir)
     seed = int(args.seed)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -22,7 +21,7 @@ import torch.nn.functional as F
 
 from engines.families.product_matte.network import ProductMatte
 from engines.training import matte_data
-from engines.training.core import TrainingRun, autocast, lr_at, set_lr
+from engines.training.core import TrainingRun, autocast, catalogue_folder, deadline_of, lr_at, set_lr
 from engines.training.data import list_images, split_holdout
 from engines.training.model_io import save_weights
 
@@ -146,11 +145,10 @@ def train_from_args(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in {"steps": args.steps, "batch": args.batch, "lr": args.lr,
                                    "side": args.patch}.items() if v is not None}
     recipe = replace(MatteRecipe(), **overrides)
-    data = args.data or (args.data_dir / "products" / "train" if args.data_dir else None)
-    if data is None or not data.is_dir():
-        print(f"error: training data folder {data} does not exist (give --data or --data-dir)", file=sys.stderr)
+    data = catalogue_folder(args)
+    if data is None:
         return 2
-    deadline = time.time() + 60 * args.max_minutes if args.max_minutes else None
+    deadline = deadline_of(args)
     t0 = time.time()
     model, reached = train(recipe, data, args.out_dir, seed=args.seed, holdout=args.holdout, resume=args.resume,
                            device=args.device, val_every=args.val_every, ckpt_every=args.ckpt_every,

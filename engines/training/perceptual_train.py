@@ -34,7 +34,7 @@ from torch import nn
 
 from engines.families.plain_sr.network import PlainSR
 from engines.training import teacher_cache
-from engines.training.core import TrainingRun, autocast, lr_at, set_lr
+from engines.training.core import TrainingRun, autocast, catalogue_folder, deadline_of, lr_at, set_lr
 from engines.training.model_io import save_weights
 from engines.training.perceptual import gmsd
 from engines.training.quality import psnr
@@ -220,14 +220,13 @@ def train_from_args(args: argparse.Namespace) -> int:
         "adv_weight": args.adv_weight, "adv_start": args.adv_start, "teacher_samples": args.teacher_samples,
         "lr_patch": args.patch // recipe.scale if args.patch else None}.items() if v is not None}
     recipe = replace(recipe, **overrides)
-    data = args.data or (args.data_dir / "products" / "train")
-    if not data.is_dir():
-        print(f"error: training data folder {data} does not exist (give --data or --data-dir)", file=sys.stderr)
+    data = catalogue_folder(args)
+    if data is None:
         return 2
     if args.teacher is None or not args.teacher.is_file():
         print("error: give --teacher PATH to the Real-ESRGAN x4plus weights (RealESRGAN_x4plus.pth)", file=sys.stderr)
         return 2
-    deadline = time.time() + 60 * args.max_minutes if args.max_minutes else None
+    deadline = deadline_of(args)
     t0 = time.time()
     ema, reached = train(recipe, data, args.teacher, args.out_dir, seed=args.seed, holdout=args.holdout,
                          resume=args.resume, device=args.device, bf16=args.bf16, val_every=args.val_every,

@@ -22,7 +22,7 @@ from torch import nn
 
 from engines.families import architectures
 from engines.training import degrade
-from engines.training.core import TrainingRun, autocast, lr_at, set_lr
+from engines.training.core import TrainingRun, autocast, catalogue_folder, lr_at, set_lr
 from engines.training.data import (
     CacheSpec,
     build_crop_cache,
@@ -175,9 +175,8 @@ def train_from_args(args: argparse.Namespace) -> int:
     if args.blocks is not None:
         params["blocks"] = args.blocks
     recipe = replace(recipe, arch_params=params, **overrides)
-    data = args.data or (args.data_dir / "products" / "train")
-    if not data.is_dir():
-        print(f"error: training data folder {data} does not exist (give --data or --data-dir)", file=sys.stderr)
+    data = catalogue_folder(args)
+    if data is None:
         return 2
     natural_crops = args.natural_crops
     t0 = time.time()
