@@ -142,8 +142,8 @@ def evaluate(data_dir: Path, model: str, *, holdout: int, limit: int | None, sav
     }
 
 
-def real_side_by_sides(folder: Path, model: str, save_dir: Path, limit: int = 12) -> list[Path]:
-    """input | matte | on white for real photos without truth; also prints what the matte reports."""
+def real_side_by_sides(folder: Path, model: str, save_dir: Path, limit: int = 12, log=print) -> list[Path]:
+    """input | matte | on white for real photos without truth; also logs what the matte reports."""
     from engines.session import open_engine
     from engines.training.tone_eval import read
 
@@ -155,7 +155,7 @@ def real_side_by_sides(folder: Path, model: str, save_dir: Path, limit: int = 12
             white, alpha = on_white(engine, rgb)
             out = save_dir / f"real-{folder.name}-{path.stem}.png"
             Image.fromarray(strip([rgb, alpha, white], height=280)).save(out)
-            print(f"{out.name}: {json.dumps(matte.report().as_dict())}")
+            log(f"{out.name}: {json.dumps(matte.report().as_dict())}")
             written.append(out)
     return written
 
@@ -186,7 +186,8 @@ def eval_matte_from_args(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.real_lr is not None and args.save_dir is not None:
-        real_side_by_sides(args.real_lr, model, args.save_dir)
+        real_side_by_sides(args.real_lr, model, args.save_dir,
+                           log=lambda m: print(m, file=sys.stderr))  # stdout stays the table or the JSON
     if args.json:
         print(json.dumps(result, indent=2))
     else:
