@@ -236,7 +236,7 @@ class Engine:
                 progress(1, 1)
             return self._finish(image, None, result)
         if self.spec.task is Task.MATTING:
-            alpha = self.matte(image).full(image)
+            alpha = self._matte_checked(image).full(image)
             if image.shape[2] == 4:
                 alpha = alpha * image[..., 3]  # a cut-out stays at most as opaque as it was
             if progress is not None:
@@ -276,11 +276,15 @@ class Engine:
         """Matting engines: the product's matte, predicted from the whole photo shrunk to the working side
         (`spec.tile_size`, no tiles); `.full(image)` brings it to the photo's resolution, `.report()` says
         what it found. `process` returns the photo with that matte as its alpha."""
-        from engines import matting
-
         if self.spec.task is not Task.MATTING:
             raise InvalidInput(f"{self.spec.id} is a {self.spec.task} engine, not a matting engine")
         image, _ = self._check_image(image, None)
+        return self._matte_checked(image)
+
+    def _matte_checked(self, image: np.ndarray) -> Matte:
+        """`matte` of a photo `_check_image` already passed (`process` checks it once, not twice)."""
+        from engines import matting
+
         batch, inside = matting.work_input(image, self.spec.tile_size, self.spec.size_multiple)
         # The backend directly, not run_batch: logits are not pixels and must not be clamped.
         return Matte.from_logits(self._require_open().run(batch), inside)
