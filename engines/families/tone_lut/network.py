@@ -60,8 +60,8 @@ class ToneLUT(nn.Module):
         self.features = nn.Sequential(*layers)
         self.dropout = nn.Dropout(0.3)
         # confidence: one more output, the odds that the photo needs correcting at all; the correction (LUT
-        # residual and gain) is scaled by its sigmoid, so a photo judged good maps to the identity exactly
-        # enough to stay above 40 dB, while the output format stays one LUT and one gain.
+        # residual and gain) is scaled by its sigmoid, so a photo judged good maps (nearly) to the identity,
+        # while the output format stays one LUT and one gain. A trainer option, not shipped (tone card).
         self.head = nn.Linear(widths[-1] * 2, luts + 1 + int(confidence))
         nn.init.zeros_(self.head.bias)
         nn.init.normal_(self.head.weight, std=0.01)
