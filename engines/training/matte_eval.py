@@ -65,13 +65,18 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return 10 * np.log10(255.0**2 / max(mse, 1e-12))
 
 
-def on_white(engine, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(the photo on white as the worker's background step makes it, the full-resolution matte)."""
+def put_on_white(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """The photo on white by its full-resolution matte, as the worker's background step makes it."""
     from engines.matting import background_colours
     from worker.pipeline.background import replace
 
+    return replace(rgb, alpha, background_colours(rgb, alpha), "white")
+
+
+def on_white(engine, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the photo on white, the engine's full-resolution matte of it)."""
     alpha = engine.matte(rgb).full(rgb)
-    return replace(rgb, alpha, background_colours(rgb, alpha), "white"), alpha
+    return put_on_white(rgb, alpha), alpha
 
 
 def strip(images: list[np.ndarray], height: int = 320) -> np.ndarray:
@@ -114,7 +119,7 @@ def evaluate(data_dir: Path, model: str, *, holdout: int, limit: int | None, sav
                 rows.append({"photo": path.name, "iou": iou(alpha, truth), "boundary_f": boundary_f(alpha, truth),
                              "mae": float(np.abs(alpha - truth).mean())})
                 if save_dir is not None and k == 0:
-                    white, _ = on_white(engine, rgb)
+                    white = put_on_white(rgb, alpha)  # the matte measured above, not a second run
                     Image.fromarray(strip([rgb, alpha, truth, white])).save(
                         save_dir / f"composite-{path.stem}.png")
             rgb = photo.astype(np.float32) / 255
