@@ -25,6 +25,14 @@ the band plus context to `STRIP_WIDTH` px, run at `STRIP_SCALE` (the canvas shru
 1,024 px: a listing canvas, where the shipped model was also trained on border strips, see
 `engines/training/inpaint_strips.py`), with the same shrink / boundary-match / feather steps.
 
+Holes that fit a window (`hole_windows`: each hole, or each group of holes close together, plus
+`context` x its size of photo on every side) take a third path when the engine sets `crop_side` (a model
+trained on such windows, `retouch-inpaint-texture`): each window is cut out of the full-resolution photo
+and filled by steps 1-4 at up to `crop_side` px. A 5 % box on a 1,024 px listing (about 230 px) is then
+filled at about 1.5x reduction instead of 5x, so the model can draw the texture the photo has instead of
+a blur that bicubic upsampling stretches. Bands and holes whose window is most of the photo stay on the
+whole-canvas path.
+
 Pure numpy + torch (resampling); no state, no model knowledge.
 """
 
@@ -37,8 +45,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["DEFAULT_FEATHER", "DEFAULT_WORK_SIDE", "MASK_GROW", "STRIP_MAX_BAND", "STRIP_SCALE", "STRIP_WIDTH",
-           "boundary_continuation", "fill", "resize", "side_band_widths"]
+__all__ = ["DEFAULT_FEATHER", "DEFAULT_WORK_SIDE", "HOLE_CONTEXT", "MASK_GROW", "MAX_WINDOW_SHARE", "STRIP_MAX_BAND",
+           "STRIP_SCALE", "STRIP_WIDTH", "boundary_continuation", "fill", "hole_windows", "resize",
+           "side_band_widths", "window_around"]
 
 # The fallback working side (retouch-inpaint's); engines pass their own `spec.work_side` (`Engine.fill`).
 DEFAULT_WORK_SIDE = 192
@@ -49,6 +58,11 @@ MASK_GROW = 1
 STRIP_SCALE = 1024
 STRIP_WIDTH = 128
 STRIP_MAX_BAND = 48
+# Hole windows (module doc): photo kept on every side of a hole, as a fraction of the hole's longer side
+# (at least HOLE_MIN_CONTEXT px), and the largest window, as a share of the photo's area, worth cutting.
+HOLE_CONTEXT = 0.5
+HOLE_MIN_CONTEXT = 32
+MAX_WINDOW_SHARE = 0.6
 
 Process = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """process(image HxWx3 float32 [0, 1], mask HxW {0, 1}) -> HxWx3 float32 [0, 1], holes filled."""
@@ -135,10 +149,61 @@ def _fill_side_strips(process: Process, image: np.ndarray, hard: np.ndarray, ban
     return out
 
 
+Box = tuple[int, int, int, int]
+"""(y0, y1, x0, x1), end-exclusive."""
+
+
+def window_around(box: Box, shape: tuple[int, int], context: float = HOLE_CONTEXT) -> Box:
+    """`box` grown by `context` x its longer side (at least HOLE_MIN_CONTEXT px) on every side, clipped to
+    `shape` (H, W). Training cuts its samples the same way (`engines.training.inpaint_holes`)."""
+    y0, y1, x0, x1 = box
+    margin = max(HOLE_MIN_CONTEXT, round(context * max(y1 - y0, x1 - x0)))
+    h, w = shape
+    return max(0, y0 - margin), min(h, y1 + margin), max(0, x0 - margin), min(w, x1 + margin)
+
+
+def _overlap(a: Box, b: Box) -> bool:
+    return a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]
+
+
+def hole_windows(hard: np.ndarray, context: float = HOLE_CONTEXT) -> list[Box]:
+    """Windows that each hold whole holes with `context` around them: every hole's window, merged with any
+    window it overlaps until none overlap (a hole touching a window is then inside it, never cut)."""
+    from scipy import ndimage
+
+    labels, count = ndimage.label(hard > 0.5, structure=np.ones((3, 3)))
+    windows = [window_around((s[0].start, s[0].stop, s[1].start, s[1].stop), hard.shape, context)
+               for s in ndimage.find_objects(labels)[:count]]
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(windows)):
+            for j in range(i + 1, len(windows)):
+                if _overlap(windows[i], windows[j]):
+                    a, b = windows[i], windows.pop(j)
+                    windows[i] = (min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3]))
+                    merged = True
+                    break
+            if merged:
+                break
+    return windows
+
+
+def _fill_windows(process: Process, image: np.ndarray, hard: np.ndarray, windows: list[Box], crop_side: int,
+                  feather: int) -> np.ndarray:
+    """Each window filled on its own at up to `crop_side` px (module doc); windows never overlap."""
+    out = image.astype(np.float32, copy=True)
+    for y0, y1, x0, x1 in windows:
+        out[y0:y1, x0:x1] = fill(process, image[y0:y1, x0:x1], hard[y0:y1, x0:x1], work_side=crop_side,
+                                 feather=feather, strips=False)
+    return out
+
+
 def fill(process: Process, image: np.ndarray, mask: np.ndarray, work_side: int = DEFAULT_WORK_SIDE,
-         feather: int = DEFAULT_FEATHER, strips: bool = True) -> np.ndarray:
+         feather: int = DEFAULT_FEATHER, strips: bool = True, crop_side: int | None = None) -> np.ndarray:
     """Fill `mask` (HxW, 1 = generate) in `image` (HxWx3 float [0, 1]) with `process` at `work_side`;
-    with `strips`, thin side bands on canvases of at least `STRIP_SCALE` px on strips instead (module doc).
+    with `strips`, thin side bands on canvases of at least `STRIP_SCALE` px on strips instead; with
+    `crop_side`, holes that fit a window on windows around them at up to `crop_side` px (module doc).
 
     Returns HxWx3 float32 in [0, 1]: the known pixels are `image` exactly; `feather` px of the hole's
     edge are blended towards the photo's continuation (module doc, 4.).
@@ -153,6 +218,10 @@ def fill(process: Process, image: np.ndarray, mask: np.ndarray, work_side: int =
     # strip scale, bands no wider than trained, and room for the two strips side by side.
     if bands and strip_scale <= 1 and max(bands) * strip_scale <= STRIP_MAX_BAND and w * strip_scale >= 3 * STRIP_WIDTH:
         return _fill_side_strips(process, image, hard, bands, strip_scale, feather)
+    if crop_side and bands is None:
+        windows = hole_windows(hard)
+        if sum((y1 - y0) * (x1 - x0) for y0, y1, x0, x1 in windows) <= MAX_WINDOW_SHARE * h * w:
+            return _fill_windows(process, image, hard, windows, crop_side, feather)
     scale = min(1.0, work_side / max(h, w))
     if scale < 1.0:
         sh, sw = max(8, round(h * scale)), max(8, round(w * scale))

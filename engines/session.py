@@ -294,7 +294,8 @@ class Engine:
 
         The engine owns its working resolution: with `spec.work_side` the canvas is shrunk to it (the whole
         hole in view), filled, and the fill composited into the full-resolution image (`engines.masked_fill`;
-        thin side bands on strips where `spec.strips`); without, it is filled at full resolution, tiled.
+        thin side bands on strips where `spec.strips`, holes on windows around them where `spec.crop_side`);
+        without, it is filled at full resolution, tiled.
         Pixels outside the mask keep their values; alpha passes through untouched (a generated band of a
         cut-out stays transparent).
         """
@@ -306,7 +307,7 @@ class Engine:
         from engines.masked_fill import fill
 
         rgb = fill(lambda canvas, hole: self.process(canvas, progress, mask=hole), image[..., :3], mask,
-                   work_side=self.spec.work_side, strips=self.spec.strips)
+                   work_side=self.spec.work_side, strips=self.spec.strips, crop_side=self.spec.crop_side)
         return rgb if image.shape[2] == 3 else np.concatenate([rgb, image[..., 3:]], axis=2)
 
     def _run_with_progress(self, tiles: np.ndarray, masks: np.ndarray | None, progress: Progress | None,

@@ -79,6 +79,9 @@ class ModelSpec:
         canvas to it and composites the upsampled fill); None fills at full resolution, tiled.
     strips: masked engines only: thin side bands are filled on strips at listing resolution (a framing
         the model was trained on; see `engines.masked_fill`).
+    crop_side: masked engines only: holes that fit a window (the hole plus half its size of photo around
+        it) are filled on that window at up to this many px instead of on the whole canvas at `work_side`
+        (a model trained on such windows; see `engines.masked_fill`).
     """
 
     id: str
@@ -99,6 +102,7 @@ class ModelSpec:
     square: bool = False
     work_side: int | None = None
     strips: bool = False
+    crop_side: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "task", Task(self.task))
@@ -126,8 +130,10 @@ class ModelSpec:
         # A tile must keep some pixels after discarding the margin on both sides.
         if self.tile_size <= 2 * self.tile_overlap or self.tile_size < self.min_size:
             errors.append(f"tile_size {self.tile_size} too small for overlap {self.tile_overlap}/min_size")
-        if self.task is not Task.INPAINT and (self.work_side is not None or self.strips):
-            errors.append("work_side and strips are for masked (inpainting) engines")
+        if self.task is not Task.INPAINT and (self.work_side is not None or self.strips or self.crop_side):
+            errors.append("work_side, strips and crop_side are for masked (inpainting) engines")
+        if self.crop_side is not None and (self.work_side is None or self.crop_side < self.min_size):
+            errors.append(f"crop_side {self.crop_side} needs a work_side and must be >= min_size")
         if self.work_side is not None and self.work_side < self.min_size:
             errors.append(f"work_side {self.work_side} < min_size {self.min_size}")
         if errors:

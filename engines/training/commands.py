@@ -103,7 +103,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     ev.add_argument("--real-lr", type=Path, default=None,
                     help="(perceptual, tone, matte; with --save-dir) side-by-sides of these real photos (no truth)")
     ev.add_argument("--model", default=None,
-                    help="(tone, matte) the engine: registry id or weights path (default retouch-tone, retouch-matte)")
+                    help="(tone, matte) the engine: registry id or weights path (default retouch-tone, retouch-matte); "
+                         "(inpaint) weights to measure as retouch-inpaint-texture")
     ev.add_argument("--gate", action="store_true",
                     help="(tone) also run the auto pipeline's quality gate on the full-size photos")
     ev.set_defaults(func=_run_eval)

@@ -7,6 +7,11 @@ Protocol (deterministic; every random choice comes from `numpy.random.default_rn
 - box: one box covering 5-20 % of the canvas. Methods: retouch-inpaint (at its working resolution, then
   composited at full resolution with a feathered mask), OpenCV Telea and Navier-Stokes (cv2.inpaint,
   radius 5, at full resolution).
+- box-product: one box covering 3-8 % of the canvas placed over the product (the first of 40 draws with
+  at least 80 % of its pixels on the product, else the draw with the most; photos not on white use their
+  busy pixels), drawn from its own random stream so the other tests keep their draws. What sellers cover:
+  a sticker or tag on the product, where a blurred fill shows. Methods: Telea, Navier-Stokes,
+  retouch-inpaint and retouch-inpaint-texture (on windows around the hole, `crop_side`).
 - outpaint-4:5: the photo (about 4:5) centre-cropped to 3:4 and outpainted back to its original width
   (two side bands, ~3 % of the width each). Baselines: edge-replicate padding, Telea.
 - outpaint-1:1: a square centre crop of the photo, cropped to 3:4 and outpainted back to square (two
@@ -21,7 +26,11 @@ Protocol (deterministic; every random choice comes from `numpy.random.default_rn
   averaged over RGB) over pixels within 2 px of the mask boundary, on both sides; lower is better, 0 when
   the result's transitions match the truth's. It also counts texture the fill lacks just inside the hole;
   step: the same difference only for the pixel pairs that straddle the boundary (one known, one filled):
-  the discontinuity a seam is.
+  the discontinuity a seam is;
+  texture: the hole's mean Sobel gradient magnitude (luma) over the truth's
+  (`perceptual.masked_sharpness_ratio`), per image, then averaged over the images whose truth there is
+  not flat (mean gradient of at least FLAT_GRADIENT): 1 is the truth's texture, a blur is far below;
+  gmsd: GMSD (Xue et al. 2014) of each hole's bounding box grown by 8 px, area-weighted; lower is better.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ import json
 import math
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -39,23 +49,31 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engines.families.compact_inpainter import INPAINT
-from engines.masked_fill import DEFAULT_FEATHER, fill, resize
+from engines.families.compact_inpainter import INPAINT, INPAINT_TEXTURE
+from engines.masked_fill import DEFAULT_FEATHER, fill, resize, window_around
+from engines.spec import ModelSpec
 from engines.tiling import pad_to_size_rule
 from engines.training.data import list_images, load_rgb, split_holdout
 from engines.training.extras import opencv
 from engines.training.masks import band_mask, box_mask
+from engines.training.perceptual import gmsd, masked_sharpness_ratio
 from engines.training.quality import ssim
 
-MODEL_ID = "retouch-inpaint"
+MODEL_ID = INPAINT.id
+TEXTURE_ID = INPAINT_TEXTURE.id
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 HOLDOUT = 25
 SEED = 5
 CANVAS = 1024
+PRODUCT_BOX_AREA = (0.03, 0.08)
+# A hole whose truth has a mean Sobel gradient below this (8-bit luma) is flat: no texture ratio for it.
+FLAT_GRADIENT = 2.0
 SEAM_BAND = 2
 BBOX_GROW = 8
 
 Method = Callable[[np.ndarray, np.ndarray], np.ndarray]
+# Side-by-sides show input | Telea | old | new | truth for the product boxes.
+HIDDEN_IN_STRIPS = {"box-product": ("navier-stokes",)}
 
 
 @dataclass
@@ -70,6 +88,8 @@ class Row:
     seam: float
     step: float
     seconds: float
+    texture: float = math.nan
+    gmsd: float = math.nan
 
 
 # -- methods ------------------------------------------------------------------------------------------
@@ -93,9 +113,11 @@ def torch_process(model: torch.nn.Module, multiple: int = 8,
     return run
 
 
-def model_method(model: torch.nn.Module, work_side: int, feather: int, strips: bool = True) -> Method:
+def model_method(model: torch.nn.Module, work_side: int, feather: int, strips: bool = True,
+                 crop_side: int | None = None) -> Method:
     process = torch_process(model)
-    return lambda image, mask: fill(process, image, mask, work_side=work_side, feather=feather, strips=strips)
+    return lambda image, mask: fill(process, image, mask, work_side=work_side, feather=feather, strips=strips,
+                                    crop_side=crop_side)
 
 
 def cv2_method(flag_name: str, radius: int = 5) -> Method:
@@ -136,27 +158,52 @@ def psnr_from_mse(mse: float) -> float:
     return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
 
 
-def region_ssim(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray, grow: int = BBOX_GROW) -> float:
-    """SSIM over the mask: per connected hole, the SSIM of its bounding box grown by `grow` px (at least
-    11 px a side for the window), averaged weighted by hole area."""
+def _hole_boxes(mask: np.ndarray, grow: int = BBOX_GROW, least: int = 11) -> list[tuple[slice, slice, float]]:
+    """Per connected hole: its bounding box grown by `grow` px (at least `least` px a side) and its area."""
     cv2 = opencv()
     n, _, stats, _ = cv2.connectedComponentsWithStats((mask > 0.5).astype(np.uint8), connectivity=8)
     h, w = mask.shape
-    total, acc = 0.0, 0.0
+    boxes = []
     for x, y, bw, bh, area in stats[1:n]:
         y0, y1 = max(0, y - grow), min(h, y + bh + grow)
         x0, x1 = max(0, x - grow), min(w, x + bw + grow)
-        if y1 - y0 < 11:
-            y0, y1 = max(0, min(y0, h - 11)), min(h, max(y1, 11))
-        if x1 - x0 < 11:
-            x0, x1 = max(0, min(x0, w - 11)), min(w, max(x1, 11))
+        if y1 - y0 < least:
+            y0, y1 = max(0, min(y0, h - least)), min(h, max(y1, least))
+        if x1 - x0 < least:
+            x0, x1 = max(0, min(x0, w - least)), min(w, max(x1, least))
+        boxes.append((slice(y0, y1), slice(x0, x1), float(area)))
+    return boxes
 
-        def t(a: np.ndarray, y0: int = y0, y1: int = y1, x0: int = x0, x1: int = x1) -> torch.Tensor:
-            return torch.from_numpy(np.ascontiguousarray(a[y0:y1, x0:x1])).permute(2, 0, 1)
 
-        acc += float(area) * ssim(t(pred), t(truth))
-        total += float(area)
-    return acc / total if total else 1.0
+def _per_hole(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray,
+              measure: Callable[[torch.Tensor, torch.Tensor], float], empty: float) -> float:
+    """`measure` of each hole's grown bounding box, averaged weighted by hole area."""
+    total, acc = 0.0, 0.0
+    for rows, cols, area in _hole_boxes(mask):
+        a = torch.from_numpy(np.ascontiguousarray(pred[rows, cols])).permute(2, 0, 1)
+        b = torch.from_numpy(np.ascontiguousarray(truth[rows, cols])).permute(2, 0, 1)
+        acc += area * measure(a, b)
+        total += area
+    return acc / total if total else empty
+
+
+def region_ssim(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> float:
+    """SSIM over the mask: per connected hole, the SSIM of its bounding box grown by BBOX_GROW px (at least
+    11 px a side for the window), averaged weighted by hole area."""
+    return _per_hole(pred, truth, mask, ssim, 1.0)
+
+
+def region_gmsd(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> float:
+    """GMSD over the mask, per hole's grown bounding box as `region_ssim` (0 = the truth's gradients)."""
+    return _per_hole(pred, truth, mask, gmsd, 0.0)
+
+
+def hole_texture(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> float:
+    """The hole's gradient energy relative to the truth's (1 = as textured as the truth)."""
+    def t(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)
+
+    return masked_sharpness_ratio(t(pred), t(truth), torch.from_numpy(mask), min_truth=FLAT_GRADIENT)
 
 
 def seam_error(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray, band: int = SEAM_BAND) -> float:
@@ -204,8 +251,9 @@ def canvas(path: Path, side: int = CANVAS) -> np.ndarray:
     return resize(img, round(h * s), round(w * s)) if s < 1 else img
 
 
-def cases(img: np.ndarray, rng: np.random.Generator) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """{test: (ground truth, mask)} for one canvas."""
+def cases(img: np.ndarray, rng: np.random.Generator,
+          rng_product: np.random.Generator) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{test: (ground truth, mask)} for one canvas; `rng_product` draws box-product's box alone."""
     h, w = img.shape[:2]
     out = {"box": (img, box_mask(h, w, rng))}
     # 4:5 -> crop to 3:4 -> outpaint back: bands on the sides of the original canvas.
@@ -220,7 +268,25 @@ def cases(img: np.ndarray, rng: np.random.Generator) -> dict[str, tuple[np.ndarr
     keep = round(side * 3 / 4)
     left = (side - keep) // 2
     out["outpaint-1:1"] = (sq, band_mask(side, side, left=left, right=side - keep - left))
+    out["box-product"] = (img, product_box_mask(img, rng_product))
     return out
+
+
+def product_box_mask(img: np.ndarray, rng: np.random.Generator, area: tuple[float, float] = PRODUCT_BOX_AREA,
+                     tries: int = 40, on_product: float = 0.8) -> np.ndarray:
+    """A box of `area` of the canvas over the product (module doc, box-product)."""
+    from engines.training.inpaint_holes import product_region
+
+    product = product_region((np.clip(img, 0, 1) * 255).round().astype(np.uint8))
+    best, best_share = None, -1.0
+    for _ in range(tries):
+        mask = box_mask(*img.shape[:2], rng, area)
+        share = float(product[mask > 0.5].mean())
+        if share >= on_product:
+            return mask
+        if share > best_share:
+            best, best_share = mask, share
+    return best
 
 
 def is_textured(truth: np.ndarray, mask: np.ndarray, min_std: float = 2.0) -> bool:
@@ -241,7 +307,7 @@ def evaluate(methods: dict[str, dict[str, Method]], files: list[Path], save_dir:
     for i, f in enumerate(files):
         img = canvas(f, side)
         rng = np.random.default_rng([SEED, i])
-        for test, (truth, mask) in cases(img, rng).items():
+        for test, (truth, mask) in cases(img, rng, np.random.default_rng([SEED, i, 1])).items():
             tests = [test]
             if test.startswith("outpaint") and is_textured(truth, mask):
                 tests.append(f"{test} textured")
@@ -253,14 +319,22 @@ def evaluate(methods: dict[str, dict[str, Method]], files: list[Path], save_dir:
                 out = method(given, mask)
                 dt = time.perf_counter() - t0
                 vals = (masked_mse(out, truth, mask), float((mask > 0.5).sum()), region_ssim(out, truth, mask),
-                        seam_error(out, truth, mask), boundary_step_error(out, truth, mask), dt)
+                        seam_error(out, truth, mask), boundary_step_error(out, truth, mask), dt,
+                        hole_texture(out, truth, mask), region_gmsd(out, truth, mask))
                 for t in tests:
                     acc.setdefault((t, name), []).append(vals)
-                shown.append(out)
+                if name not in HIDDEN_IN_STRIPS.get(test, ()):
+                    shown.append(out)
             if save_dir is not None:
                 save_dir.mkdir(parents=True, exist_ok=True)
                 from PIL import Image
 
+                if test == "box-product":  # the hole and its surroundings, at 100 %
+                    rows, cols = np.nonzero(mask > 0.5)
+                    y0, y1, x0, x1 = window_around((rows.min(), rows.max() + 1, cols.min(), cols.max() + 1),
+                                                   mask.shape)
+                    shown = [a[y0:y1, x0:x1] for a in shown]
+                    truth = truth[y0:y1, x0:x1]
                 strip = np.concatenate([*shown, truth], axis=1)
                 Image.fromarray(_u8(strip).astype(np.uint8)).save(save_dir / f"{test.replace(':', 'x')}-{f.stem}.png")
         if log is not None:
@@ -269,37 +343,48 @@ def evaluate(methods: dict[str, dict[str, Method]], files: list[Path], save_dir:
     for (test, name), vals in sorted(acc.items(), key=lambda kv: kv[0][0]):
         v = np.asarray(vals, dtype=np.float64)
         pooled = float((v[:, 0] * v[:, 1]).sum() / v[:, 1].sum())
-        rows.append(Row(test, name, len(vals), psnr_from_mse(pooled), *(float(x) for x in v[:, 2:].mean(axis=0))))
+        with warnings.catch_warnings():  # a column of NaN only (texture on flat bands) stays NaN, quietly
+            warnings.simplefilter("ignore", RuntimeWarning)
+            means = np.nanmean(v[:, 2:], axis=0)
+        rows.append(Row(test, name, len(vals), psnr_from_mse(pooled), *(float(x) for x in means)))
     return rows
 
 
-def build_methods(model: torch.nn.Module | None, work_side: int, feather: int) -> dict[str, dict[str, Method]]:
+Candidate = tuple[str, torch.nn.Module, ModelSpec]
+"""(method name, generator, the spec whose fill paths it runs with)."""
+
+
+def build_methods(models: list[Candidate], feather: int, work_side: int | None = None) -> dict[str, dict[str, Method]]:
+    """Baselines and each model, per test; `work_side` overrides every model's whole-canvas side."""
     telea, ns = cv2_method("INPAINT_TELEA"), cv2_method("INPAINT_NS")
     box: dict[str, Method] = {"telea": telea, "navier-stokes": ns}
+    product: dict[str, Method] = {"telea": telea, "navier-stokes": ns}
     outp: dict[str, Method] = {"edge-replicate": edge_replicate, "telea": telea}
-    if model is not None:
-        for d in (box, outp):
-            d[MODEL_ID] = model_method(model, work_side, feather)
+    for name, model, spec in models:
+        side = work_side or spec.work_side
+        for d in (box, product, outp):
+            d[name] = model_method(model, side, feather, strips=spec.strips, crop_side=spec.crop_side)
+        if name == MODEL_ID:
             # The same model with thin side bands filled on the whole canvas too (no strip path).
-            d[f"{MODEL_ID} (whole canvas)"] = model_method(model, work_side, feather, strips=False)
-    return {"box": box, "outpaint-4:5": outp, "outpaint-1:1": dict(outp)}
+            outp[f"{MODEL_ID} (whole canvas)"] = model_method(model, side, feather, strips=False)
+    return {"box": box, "box-product": product, "outpaint-4:5": outp, "outpaint-1:1": dict(outp)}
 
 
 def format_table(rows: list[Row]) -> str:
-    """A fixed-width table plus, per test, the model's margin over the best baseline."""
-    lines = [f"{'test':<22} {'method':<30} {'n':>3} {'PSNR dB':>8} {'SSIM':>7} {'seam':>6} {'step':>6} {'s/img':>6}",
-             "-" * 95]
+    """A fixed-width table plus, per test and model, the margin over the best baseline."""
+    lines = [f"{'test':<22} {'method':<34} {'n':>3} {'PSNR dB':>8} {'SSIM':>7} {'seam':>6} {'step':>6} "
+             f"{'texture':>7} {'GMSD':>7} {'s/img':>6}", "-" * 115]
     for r in rows:
-        lines.append(f"{r.test:<22} {r.method:<30} {r.n:>3} {r.psnr:>8.2f} {r.ssim:>7.4f} {r.seam:>6.2f} "
-                     f"{r.step:>6.2f} {r.seconds:>6.2f}")
-    tests = dict.fromkeys(r.test for r in rows)
-    for test in tests:
-        base = "telea" if test == "box" else "edge-replicate"
-        ours = [r for r in rows if r.test == test and r.method == MODEL_ID]
+        lines.append(f"{r.test:<22} {r.method:<34} {r.n:>3} {r.psnr:>8.2f} {r.ssim:>7.4f} {r.seam:>6.2f} "
+                     f"{r.step:>6.2f} {r.texture:>7.3f} {r.gmsd:>7.4f} {r.seconds:>6.2f}")
+    for test in dict.fromkeys(r.test for r in rows):
+        base = "telea" if test.startswith("box") else "edge-replicate"
         ref = [r for r in rows if r.test == test and r.method == base]
-        if ours and ref:
-            lines.append(f"{test}: {MODEL_ID} - {base} = {ours[0].psnr - ref[0].psnr:+.2f} dB PSNR, "
-                         f"seam {ours[0].seam:.2f} vs {ref[0].seam:.2f}, step {ours[0].step:.2f} vs {ref[0].step:.2f}")
+        for ours in (r for r in rows if r.test == test and r.method in (MODEL_ID, TEXTURE_ID)):
+            if ref:
+                lines.append(f"{test}: {ours.method} - {base} = {ours.psnr - ref[0].psnr:+.2f} dB PSNR, texture "
+                             f"{ours.texture:.3f} vs {ref[0].texture:.3f}, GMSD {ours.gmsd:.4f} vs {ref[0].gmsd:.4f}, "
+                             f"step {ours.step:.2f} vs {ref[0].step:.2f}")
     return "\n".join(lines)
 
 
@@ -314,21 +399,25 @@ def eval_inpaint_from_args(args: argparse.Namespace) -> int:
     _, held = split_holdout(list_images(folder), HOLDOUT)
     limit = args.limit
     files = held[:limit] if limit else held
-    weights = Path(args.weights_dir or WEIGHTS_DIR) / f"{MODEL_ID}.safetensors"
-    model = None
-    if weights.is_file():
-        from engines.training.inpaint_train import load_generator
+    from engines.training.inpaint_train import load_generator
 
-        model, _ = load_generator(weights)
-    else:
-        print(f"warning: {weights} not found; baselines only", file=sys.stderr)
-    work_side = args.work_side or INPAINT.work_side
-    methods = build_methods(model, work_side, DEFAULT_FEATHER)
+    weights_dir = Path(args.weights_dir or WEIGHTS_DIR)
+    paths = {MODEL_ID: weights_dir / f"{MODEL_ID}.safetensors",
+             TEXTURE_ID: Path(args.model) if args.model else weights_dir / f"{TEXTURE_ID}.safetensors"}
+    specs = {MODEL_ID: INPAINT, TEXTURE_ID: INPAINT_TEXTURE}
+    models = []
+    for name, path in paths.items():
+        if path.is_file():
+            models.append((name, load_generator(path)[0], specs[name]))
+        else:
+            print(f"warning: {path} not found; {name} left out", file=sys.stderr)
+    work_side = args.work_side
+    methods = build_methods(models, DEFAULT_FEATHER, work_side)
     log = None if args.json else (lambda s: print(s, file=sys.stderr))
     side = args.canvas or CANVAS
     rows = evaluate(methods, files, args.save_dir, log, side)
     if args.json:
-        print(json.dumps({"canvas": side, "work_side": work_side, "feather": DEFAULT_FEATHER,
+        print(json.dumps({"canvas": side, "work_side": work_side or INPAINT.work_side, "feather": DEFAULT_FEATHER,
                           "images": [f.name for f in files], "rows": [asdict(r) for r in rows]}, indent=1))
     else:
         print(format_table(rows))

@@ -38,7 +38,7 @@ from PIL import Image
 from torch import nn
 
 from engines.families.compact_inpainter.network import CompactInpainter
-from engines.training.core import TrainingRun, autocast, catalogue_folder, lr_at, set_lr
+from engines.training.core import TrainingRun, autocast, catalogue_folder, deadline_of, lr_at, set_lr
 from engines.training.data import (
     cache_path,
     list_images,
@@ -49,10 +49,12 @@ from engines.training.data import (
     training_files,
 )
 from engines.training.inpaint_canvas import build_canvas_cache, canvas_validation_set, sample_canvas_batch
+from engines.training.inpaint_holes import hole_validation_set, load_hole_photos, sample_hole_batch
 from engines.training.inpaint_strips import build_strip_cache, sample_strip_batch
 from engines.training.masks import box_mask, outpaint_mask, random_mask
 from engines.training.model_io import save_weights
 from engines.training.patch_discriminator import PatchDiscriminator
+from engines.training.perceptual import masked_sharpness_ratio
 from engines.weights_io import load_network
 
 MODEL_ID = "retouch-inpaint"
@@ -75,6 +77,9 @@ class InpaintRecipe:
     strips (canvas mode): share of batches that are border strips at listing resolution with a band along
     the border (`inpaint_strips`): what the fill's strip path for thin side bands runs on.
     adv_weight: hinge-loss weight; squared-error gradients are ~4x smaller than L1's, hence 0.003 with l2.
+    hole_windows: share of batches that are windows cut around a hole over the product at listing size
+    (`inpaint_holes`: what the texture engine's window path runs on); the rest follow `canvas_side`.
+    texture_weight: weight of `texture_loss` (local gradient energy against the truth's), 0 = off.
     """
 
     steps: int = 5000
@@ -93,10 +98,21 @@ class InpaintRecipe:
     canvas_side: int = 192
     hole_loss: str = "l2"
     strips: float = 0.0
+    hole_windows: float = 0.0
+    texture_weight: float = 0.0
 
     @property
     def arch_params(self) -> dict[str, int]:
         return {"features": self.features, "bottleneck": self.bottleneck, "blocks": self.blocks}
+
+
+# The texture engine: the shipped generator fine-tuned on hole windows (3 batches in 4) and whole canvases
+# (so outpainting keeps what it learned), for texture: L1 instead of squared error, the critic from the
+# start at a weight that shows, and the local gradient-energy loss. See retouch-inpaint-texture.md.
+TEXTURE_MODEL_ID = "retouch-inpaint-texture"
+TEXTURE_RECIPE = InpaintRecipe(steps=4000, lr=4e-4, adv_start=100, adv_weight=0.02, fm_weight=0.1,
+                               hole_loss="l1", hole_windows=0.75, texture_weight=1.0)
+RECIPES = {MODEL_ID: InpaintRecipe(), TEXTURE_MODEL_ID: TEXTURE_RECIPE}
 
 
 # -- data ---------------------------------------------------------------------------------------------
@@ -198,6 +214,18 @@ def validate(model: nn.Module, pairs: list[tuple[torch.Tensor, torch.Tensor]]) -
     return _psnr(sse, count)
 
 
+@torch.no_grad()
+def validate_texture(model: nn.Module, pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
+    """Mean over `pairs` of the hole's texture relative to the truth's (`perceptual.masked_sharpness_ratio`)."""
+    model.eval()
+    ratios = []
+    for img, m in pairs:
+        comp = img * (1 - m) + model(img, m).clamp(0, 1) * m
+        ratios.append(masked_sharpness_ratio(comp[0], img[0], m[0, 0]))
+    model.train()
+    return float(np.mean(ratios))
+
+
 # -- losses -------------------------------------------------------------------------------------------
 
 
@@ -213,13 +241,36 @@ def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Te
     return hole + VALID_WEIGHT * valid
 
 
+_SOBEL = torch.tensor([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]])
+
+
+def gradient_energy(image: torch.Tensor) -> torch.Tensor:
+    """(N, 1, H, W) Sobel gradient magnitude of the luma of (N, 3, H, W) RGB in [0, 1] (zero-padded)."""
+    y = (image * image.new_tensor([0.299, 0.587, 0.114])[None, :, None, None]).sum(dim=1, keepdim=True)
+    kx = _SOBEL.to(image)[None, None]
+    gx = F.conv2d(y, kx, padding=1)
+    gy = F.conv2d(y, kx.transpose(2, 3), padding=1)
+    return torch.sqrt(gx * gx + gy * gy + 1e-6)
+
+
+def texture_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, cell: int = 8) -> torch.Tensor:
+    """L1 between the local gradient energy of `pred` and `target` (mean over `cell` x `cell` cells), over
+    the cells that touch the hole. It asks for as much texture as the truth has in each part of the hole,
+    not for the same pixels: a fill whose weave is shifted by a thread still scores well, a blur does not.
+    Stands in for a perceptual (VGG) loss, which cannot be had here (no pretrained networks)."""
+    ep = F.avg_pool2d(gradient_energy(pred), cell)
+    et = F.avg_pool2d(gradient_energy(target), cell)
+    m = F.max_pool2d(mask, cell)
+    return ((ep - et).abs() * m).sum() / m.sum().clamp(min=1)
+
+
 # -- loop ---------------------------------------------------------------------------------------------
 
 
 def train(recipe: InpaintRecipe, data: Path, out_dir: Path, seed: int = 0, holdout: int = 25, resume: bool = False,
           val_every: int = 250, ckpt_every: int = 250, cache_crops: int | None = None, device: str = "cpu",
           log=print, stop_at: int | None = None, val_images: int = 6, bf16: bool = False,
-          init: Path | None = None) -> nn.Module:
+          init: Path | None = None, model_id: str = MODEL_ID, deadline: float | None = None) -> nn.Module:
     """Train CompactInpainter on `data` (minus the held-aside tail); returns the generator (eval mode).
 
     `init`: a generator `.safetensors` (e.g. the shipped weights) to start from instead of random weights;
@@ -235,7 +286,7 @@ def train(recipe: InpaintRecipe, data: Path, out_dir: Path, seed: int = 0, holdo
     d = PatchDiscriminator(features=recipe.d_features).to(device)
     opt_g = torch.optim.Adam(g.parameters(), lr=recipe.lr, betas=(0.9, 0.99))
     opt_d = torch.optim.Adam(d.parameters(), lr=recipe.d_lr, betas=(0.5, 0.99))
-    run = TrainingRun(out_dir / MODEL_ID, seed, {"g": g, "d": d, "opt_g": opt_g, "opt_d": opt_d}, recipe.steps,
+    run = TrainingRun(out_dir / model_id, seed, {"g": g, "d": d, "opt_g": opt_g, "opt_d": opt_d}, recipe.steps,
                       log_every=25, val_every=val_every, ckpt_every=ckpt_every, round_to=5,
                       meta={"recipe": json.dumps(asdict(recipe))}, log=log)
     start = run.resume(device) if resume else 0
@@ -252,6 +303,10 @@ def train(recipe: InpaintRecipe, data: Path, out_dir: Path, seed: int = 0, holdo
         if recipe.strips:
             border = build_strip_cache(data, holdout, out_dir / "cache", log)
             log(f"cache: {border.shape[0]} border strips in {time.time() - t0:.1f}s")
+        if recipe.hole_windows:
+            holes = load_hole_photos(data, holdout, log)
+            hole_val = hole_validation_set(data, holdout, n=val_images + 2, seed=seed)
+            log(f"cache: {len(holes.photos)} photos at listing size in {time.time() - t0:.1f}s")
     else:
         crop = recipe.patch + recipe.patch // 4
         per_image = cache_crops or max(2, 3000 // max(len(list_images(data)) - holdout, 1))
@@ -262,8 +317,10 @@ def train(recipe: InpaintRecipe, data: Path, out_dir: Path, seed: int = 0, holdo
     d.train()
 
     def one_step(step: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
-        # Only draw for `strips` when it is in use, so strips=0 keeps the random stream of earlier runs.
-        if recipe.canvas_side and recipe.strips and rng.random() < recipe.strips:
+        # Only draw for `strips` and `hole_windows` when in use, so earlier recipes keep their random stream.
+        if recipe.hole_windows and rng.random() < recipe.hole_windows:
+            img, mask = sample_hole_batch(holes, recipe.batch, rng)
+        elif recipe.canvas_side and recipe.strips and rng.random() < recipe.strips:
             img, mask = sample_strip_batch(border, recipe.batch, rng)
         elif recipe.canvas_side:
             img, mask = sample_canvas_batch(canvases, recipe.batch, rng)
@@ -276,6 +333,10 @@ def train(recipe: InpaintRecipe, data: Path, out_dir: Path, seed: int = 0, holdo
         pred = pred.float()
         comp = img * (1 - mask) + pred * mask
         parts = {"rec": reconstruction_loss(pred, img, mask, recipe.hole_loss)}
+        rec = parts["rec"]
+        if recipe.texture_weight:
+            parts["tex"] = texture_loss(comp, img, mask)
+            rec = rec + recipe.texture_weight * parts["tex"]
         if step >= recipe.adv_start:
             # Critic step on the detached composite, then the generator's hinge + feature matching.
             set_lr(opt_d, lr_at(step - recipe.adv_start, recipe.steps - recipe.adv_start, recipe.d_lr))
@@ -292,17 +353,24 @@ def train(recipe: InpaintRecipe, data: Path, out_dir: Path, seed: int = 0, holdo
             fm = sum(F.l1_loss(a, b) for a, b in zip(fake_feats, real_feats, strict=True))
             parts["fm"] = fm / len(fake_feats)
             parts["d"] = loss_d.detach()
-            loss = parts["rec"] + recipe.adv_weight * parts["adv"] + recipe.fm_weight * parts["fm"]
+            loss = rec + recipe.adv_weight * parts["adv"] + recipe.fm_weight * parts["fm"]
         else:
-            loss = parts["rec"]
+            loss = rec
         opt_g.zero_grad(set_to_none=True)
         loss.backward()
         opt_g.step()
         return parts
 
     end = recipe.steps if stop_at is None else min(stop_at, recipe.steps)
-    run.loop(start, end, one_step, validate=lambda: {"val_masked_psnr": validate(g, val)},
-             extra=lambda: {"lr": round(opt_g.param_groups[0]["lr"], 7)})
+    def validation() -> dict[str, float]:
+        scores = {"val_masked_psnr": validate(g, val)}
+        if recipe.hole_windows:
+            scores["val_hole_psnr"] = validate(g, hole_val)
+            scores["val_hole_texture"] = validate_texture(g, hole_val)
+        return scores
+
+    run.loop(start, end, one_step, validate=validation,
+             extra=lambda: {"lr": round(opt_g.param_groups[0]["lr"], 7)}, deadline=deadline)
     return g.eval()
 
 
@@ -320,24 +388,17 @@ def load_generator(path: Path) -> tuple[CompactInpainter, dict[str, str]]:
 
 
 def recipe_from_args(args: argparse.Namespace) -> InpaintRecipe:
-    """The default recipe with the flags `retouch train` shares with the SR/denoise trainer applied."""
+    """The model's recipe (`RECIPES`) with the flags `retouch train` shares with the other trainers applied."""
+    base = RECIPES[getattr(args, "model_id", MODEL_ID)]
     fields = {"steps": args.steps, "batch": args.batch, "lr": args.lr, "features": args.features,
-              "blocks": args.blocks}
-    recipe = replace(InpaintRecipe(), **{k: v for k, v in fields.items() if v is not None})
-    if args.steps is not None and args.adv_start is None:
+              "blocks": args.blocks, "adv_start": args.adv_start, "patch": args.patch,
+              "canvas_side": args.canvas_side, "hole_loss": args.loss, "strips": args.strips,
+              "adv_weight": args.adv_weight, "hole_windows": getattr(args, "hole_windows", None),
+              "texture_weight": getattr(args, "texture_weight", None)}
+    recipe = replace(base, **{k: v for k, v in fields.items() if v is not None})
+    if args.steps is not None and args.adv_start is None and base.adv_start == InpaintRecipe().adv_start:
+        # The from-scratch recipe turns its critic on for the last fifth of however many steps it runs.
         recipe = replace(recipe, adv_start=recipe.steps * 4 // 5)
-    if args.adv_start is not None:
-        recipe = replace(recipe, adv_start=args.adv_start)
-    if args.patch is not None:
-        recipe = replace(recipe, patch=args.patch)
-    if args.canvas_side is not None:
-        recipe = replace(recipe, canvas_side=args.canvas_side)
-    if args.loss is not None:
-        recipe = replace(recipe, hole_loss=args.loss)
-    if args.strips is not None:
-        recipe = replace(recipe, strips=args.strips)
-    if args.adv_weight is not None:
-        recipe = replace(recipe, adv_weight=args.adv_weight)
     return recipe
 
 
@@ -358,20 +419,21 @@ def train_inpaint_from_args(args: argparse.Namespace) -> int:
     out_dir = Path(args.out_dir)
     seed = int(args.seed)
     t0 = time.time()
+    model_id = getattr(args, "model_id", MODEL_ID)
     g = train(recipe, Path(data), out_dir, seed=seed, holdout=int(args.holdout),
               resume=bool(args.resume), val_every=int(args.val_every),
               ckpt_every=int(args.ckpt_every), cache_crops=args.cache_crops,
               device=args.device, bf16=bool(args.bf16),
-              init=args.init)
+              init=args.init, model_id=model_id, deadline=deadline_of(args))
     elapsed = time.time() - t0
     command = "retouch train " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else ""
-    meta = {"arch": ARCH, "arch_params": json.dumps(recipe.arch_params, sort_keys=True), "model_id": MODEL_ID,
+    meta = {"arch": ARCH, "arch_params": json.dumps(recipe.arch_params, sort_keys=True), "model_id": model_id,
             "task": "inpaint",
             "trained_with": command, "seed": str(seed), "recipe": json.dumps(asdict(recipe), sort_keys=True),
             "holdout": str(args.holdout), "train_seconds": f"{elapsed:.0f}",
             "precision": "bf16 autocast (generator)" if args.bf16 else "fp32",
             "data": "magento/magento2-sample-data pub/media/catalog/product (OSL-3.0 / AFL-3.0)"}
-    out = out_dir / MODEL_ID / f"{MODEL_ID}.safetensors"
+    out = out_dir / model_id / f"{model_id}.safetensors"
     sha = save_generator(g, out, meta)
     print(f"wrote {out} sha256={sha} after {elapsed:.0f}s")
     ship = args.ship

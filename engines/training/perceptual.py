@@ -13,6 +13,8 @@ Both take (3, H, W) RGB tensors in [0, 1], on the 8-bit grid like `quality.psnr`
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -57,3 +59,17 @@ def sharpness_ratio(pred: torch.Tensor, target: torch.Tensor, crop: int = 0) -> 
     ga = _gradient_magnitude(_luma(pred, crop), _SOBEL_X).mean()
     gb = _gradient_magnitude(_luma(target, crop), _SOBEL_X).mean()
     return float(ga / gb.clamp(min=1e-9))
+
+
+def masked_sharpness_ratio(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
+                           min_truth: float = 1e-9) -> float:
+    """`sharpness_ratio` over the pixels where `mask` (H, W) is set: the texture a fill has, relative to the
+    truth's (an inpainted hole's blur reads as a ratio well below 1). Sobel on the whole image, so the
+    hole's first ring sees its seam too. NaN when the truth's mean gradient there (8-bit luma levels) is
+    below `min_truth`: a ratio to a flat white band says nothing."""
+    if pred.shape != target.shape:
+        raise ValueError(f"shape mismatch {tuple(pred.shape)} vs {tuple(target.shape)}")
+    inside = torch.as_tensor(mask)[None, None, 1:-1, 1:-1] > 0.5
+    ga = _gradient_magnitude(_luma(pred, 0), _SOBEL_X)[inside].mean()
+    gb = _gradient_magnitude(_luma(target, 0), _SOBEL_X)[inside].mean()
+    return math.nan if float(gb) < min_truth else float(ga / gb)

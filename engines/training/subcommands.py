@@ -19,6 +19,11 @@ def _lazy(target: str) -> Callable[[argparse.Namespace], int]:
     return lambda args: getattr(importlib.import_module(module), function)(args)
 
 
+def _max_minutes(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-minutes", type=float, default=None,
+                        help="stop at the first checkpoint after this many minutes (resume continues)")
+
+
 def _reconstruction_trainer(models, common: argparse.ArgumentParser, architecture: str) -> Parsers:
     from engines.training.recipes import RECIPES
 
@@ -46,19 +51,30 @@ def register_compact_denoiser(models, common: argparse.ArgumentParser) -> Parser
 
 
 def register_compact_inpainter(models, common: argparse.ArgumentParser) -> Parsers:
-    parser = models.add_parser("retouch-inpaint", parents=[common],
-                               help="inpainting / outpainting generator, trained adversarially")
-    parser.add_argument("--loss", default=None, choices=["l1", "l2"], help="hole reconstruction loss")
-    parser.add_argument("--adv-start", type=int, default=None, help="first adversarial step")
-    parser.add_argument("--adv-weight", type=float, default=None, help="adversarial loss weight")
-    parser.add_argument("--canvas-side", type=int, default=None,
-                        help="working side of the whole-canvas training samples, a multiple of 8 "
-                             "(default 192; 0 = the old crop mode)")
-    parser.add_argument("--strips", type=float, default=None,
-                        help="share of batches that are border strips at listing resolution with a band along "
-                             "the border (the fill's path for thin side bands); default 0")
-    parser.set_defaults(train=_lazy("engines.training.inpaint_train:train_inpaint_from_args"))
-    return {"retouch-inpaint": parser}
+    helps = {"retouch-inpaint": "inpainting / outpainting generator, trained adversarially",
+             "retouch-inpaint-texture": "the inpainter fine-tuned for texture on windows around holes "
+                                        "(start it from the shipped retouch-inpaint with --init)"}
+    parsers = {}
+    for model_id, text in helps.items():
+        parser = models.add_parser(model_id, parents=[common], help=text)
+        parser.add_argument("--loss", default=None, choices=["l1", "l2"], help="hole reconstruction loss")
+        parser.add_argument("--adv-start", type=int, default=None, help="first adversarial step")
+        parser.add_argument("--adv-weight", type=float, default=None, help="adversarial loss weight")
+        parser.add_argument("--canvas-side", type=int, default=None,
+                            help="working side of the whole-canvas training samples, a multiple of 8 "
+                                 "(default 192; 0 = the old crop mode)")
+        parser.add_argument("--strips", type=float, default=None,
+                            help="share of batches that are border strips at listing resolution with a band "
+                                 "along the border (the fill's path for thin side bands); default 0")
+        parser.add_argument("--hole-windows", type=float, default=None,
+                            help="share of batches that are windows around a hole over the product at listing "
+                                 "size (the texture engine's path); default: the recipe's")
+        parser.add_argument("--texture-weight", type=float, default=None,
+                            help="weight of the local gradient-energy loss; default: the recipe's")
+        _max_minutes(parser)
+        parser.set_defaults(train=_lazy("engines.training.inpaint_train:train_inpaint_from_args"))
+        parsers[model_id] = parser
+    return parsers
 
 
 def register_plain_sr(models, common: argparse.ArgumentParser) -> Parsers:
@@ -75,8 +91,7 @@ def register_plain_sr(models, common: argparse.ArgumentParser) -> Parsers:
         parser.add_argument("--gradient-weight", type=float, default=None, help="Sobel-gradient L1 weight")
         parser.add_argument("--adv-weight", type=float, default=None, help="adversarial loss weight (0: none)")
         parser.add_argument("--adv-start", type=int, default=None, help="first step with the discriminator")
-        parser.add_argument("--max-minutes", type=float, default=None,
-                            help="stop at the first checkpoint after this many minutes (resume continues)")
+        _max_minutes(parser)
         parser.set_defaults(train=_lazy("engines.training.perceptual_train:train_from_args"))
         parsers[model_id] = parser
     return parsers
@@ -94,8 +109,7 @@ def register_tone_lut(models, common: argparse.ArgumentParser) -> Parsers:
                         help="add a needs-correction head that scales the correction (start it with --init)")
     parser.add_argument("--confidence-only", action="store_true",
                         help="with --init: train only the needs-correction head (the corrections stay the init's)")
-    parser.add_argument("--max-minutes", type=float, default=None,
-                        help="stop at the first checkpoint after this many minutes (resume continues)")
+    _max_minutes(parser)
     parser.set_defaults(train=_lazy("engines.training.tone_train:train_from_args"))
     return {"retouch-tone": parser}
 
@@ -103,7 +117,6 @@ def register_tone_lut(models, common: argparse.ArgumentParser) -> Parsers:
 def register_product_matte(models, common: argparse.ArgumentParser) -> Parsers:
     parser = models.add_parser("retouch-matte", parents=[common],
                                help="product matting: the product's alpha in front of any background")
-    parser.add_argument("--max-minutes", type=float, default=None,
-                        help="stop at the first checkpoint after this many minutes (resume continues)")
+    _max_minutes(parser)
     parser.set_defaults(train=_lazy("engines.training.matte_train:train_from_args"))
     return {"retouch-matte": parser}

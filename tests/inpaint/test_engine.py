@@ -87,3 +87,28 @@ def test_shipped_weights_match_spec() -> None:
     model, meta = load_generator(path)
     assert json.loads(meta["arch_params"]) == dict(INPAINT.arch_params)
     assert meta["model_id"] == INPAINT.id and meta["seed"] and meta["trained_with"]
+
+
+@pytest.mark.slow
+def test_an_operator_lama_fills_through_the_same_masked_path_at_its_own_working_side(tmp_path) -> None:
+    # Given LaMa weights (spandrel's LaMa with random weights, saved as an operator would hand them over:
+    # nothing can be downloaded here), When loaded by path and asked to fill a box on a 600 x 480 photo,
+    # Then spandrel names it, the spec gives it its own working side (512), and the known pixels keep
+    # their values while the box is generated.
+    from spandrel.architectures.LaMa import LaMa
+
+    from engines.session import open_engine
+
+    torch.manual_seed(0)
+    path = tmp_path / "big-lama.pth"
+    torch.save(LaMa(in_nc=4).state_dict(), path)  # big-lama's layout: RGB and the mask in, RGB out
+    image = np.random.default_rng(2).random((600, 480, 3), dtype=np.float32)
+    mask = np.zeros((600, 480), np.float32)
+    mask[250:350, 200:300] = 1
+    with open_engine(str(path), backend="torch", device="cpu", cache_dir=tmp_path / "cache") as engine:
+        assert engine.spec.task is Task.INPAINT and engine.spec.architecture == "LaMa"
+        assert engine.spec.work_side == 512 and engine.spec.crop_side is None
+        out = engine.fill(image, mask)
+    assert out.shape == image.shape
+    np.testing.assert_array_equal(out[mask < 0.5], image[mask < 0.5])
+    assert np.abs(out[mask > 0.5] - image[mask > 0.5]).mean() > 0.01

@@ -62,7 +62,7 @@ def test_eval_command_on_two_photos(as_json: bool, capsys, tmp_path) -> None:
     shared_path("data", "products", "train")
     weights = WEIGHTS_DIR if (WEIGHTS_DIR / f"{MODEL_ID}.safetensors").is_file() else tmp_path
     args = argparse.Namespace(task="inpaint", data_dir=data, weights_dir=weights, limit=2, threads=1,
-                              json=as_json, canvas=256, work_side=None, save_dir=tmp_path / "png")
+                              json=as_json, canvas=256, work_side=None, save_dir=tmp_path / "png", model=None)
     assert eval_inpaint_from_args(args) == 0
     out = capsys.readouterr().out
     methods = {"telea", "navier-stokes", "edge-replicate"} | ({MODEL_ID} if weights == WEIGHTS_DIR else set())
@@ -71,7 +71,7 @@ def test_eval_command_on_two_photos(as_json: bool, capsys, tmp_path) -> None:
         assert {r["method"] for r in rows} >= methods
         assert all(r["n"] >= 1 for r in rows)
     else:
-        assert "PSNR dB" in out and "box" in out and "outpaint-4:5" in out
+        assert "PSNR dB" in out and "box-product" in out and "outpaint-4:5" in out and "texture" in out
         for m in methods:
             assert m in out
-    assert len(list((tmp_path / "png").glob("*.png"))) == 2 * 3
+    assert len(list((tmp_path / "png").glob("*.png"))) == 2 * 4

@@ -87,7 +87,7 @@ def test_bf16_generator_run_is_deterministic_with_float32_weights(photos: Path, 
 
 
 def test_command_writes_safetensors_with_metadata(photos: Path, tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(inpaint_train, "InpaintRecipe", lambda: TINY)
+    monkeypatch.setitem(inpaint_train.RECIPES, "retouch-inpaint", TINY)
     args = cli_args(data=photos, data_dir=None, holdout=2, steps=None,
                               batch=None, lr=None, seed=3, features=None, blocks=None, init=None,
                               out_dir=tmp_path, ship=tmp_path / "ship", resume=False, threads=1, device="cpu",
@@ -102,7 +102,7 @@ def test_command_writes_safetensors_with_metadata(photos: Path, tmp_path: Path, 
 def test_init_starts_the_generator_from_shipped_style_weights(photos: Path, tmp_path: Path, monkeypatch) -> None:
     # Given a finished run's safetensors, When a new run starts from it with zero steps left to train,
     # Then its generator is exactly those weights (a fine-tune continues the model, not a random one).
-    monkeypatch.setattr(inpaint_train, "InpaintRecipe", lambda: TINY)
+    monkeypatch.setitem(inpaint_train.RECIPES, "retouch-inpaint", TINY)
     args = cli_args(data=photos, data_dir=None, holdout=2, steps=None,
                               batch=None, lr=None, seed=3, features=None, blocks=None, init=None,
                               out_dir=tmp_path / "first", ship=None, resume=False, threads=1, device="cpu",

@@ -50,6 +50,19 @@ INPAINT = ModelSpec(
     strips=True,  # also trained on border strips at listing resolution (--strips)
 )
 
+# The same network fine-tuned for texture on hole windows (`retouch train retouch-inpaint-texture`): holes
+# that fit a window are filled on the window at up to 384 px (`crop_side`), so a 5 % box on a listing is
+# filled near full resolution; bands and the largest holes take the whole-canvas and strip paths at 192 px,
+# as retouch-inpaint does. Not registered until weights that beat retouch-inpaint ship: `retouch eval
+# inpaint --model FILE` measures a candidate with this spec's fill paths.
+INPAINT_TEXTURE = dataclasses.replace(
+    INPAINT,
+    id="retouch-inpaint-texture",
+    weights=builtin_weights("retouch-inpaint-texture"),
+    description="inpainting with texture: stickers, tags, text and clutter removed from products",
+    crop_side=384,
+)
+
 SPECS: tuple[ModelSpec, ...] = (INPAINT,)
 
 DEFAULTS: dict[tuple[Task, int], str] = {(Task.INPAINT, 1): INPAINT.id}
