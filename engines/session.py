@@ -79,6 +79,12 @@ def _candidates(backend: str, device: str, precision: str) -> list[str]:
     return ["onnxruntime", "torch"]
 
 
+def _probe_enabled() -> bool:
+    from engines.settings import engine_settings
+
+    return engine_settings().backend_probe
+
+
 class Engine:
     """A loaded model on one backend. Re-entrant: nothing about an image is stored on `self`.
 
@@ -105,7 +111,14 @@ class Engine:
         cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         failures: list[str] = []
         self._backend: Backend | None = None
-        for name in _candidates(backend, self.device, self.precision):
+        candidates = _candidates(backend, self.device, self.precision)
+        if backend == "auto" and not on_cuda and self.precision == "fp32" and _probe_enabled():
+            from engines.backend_probe import fastest_cpu_backends
+
+            candidates, why = fastest_cpu_backends(model, cache_dir, lambda name: _make_backend(
+                name, model, self.device, "fp32", cache_dir, self.max_batch, s3_endpoint_url))
+            log.info("engine %s: CPU backends in order %s (%s)", self.spec.id, ", ".join(candidates), why)
+        for name in candidates:
             try:
                 candidate = _make_backend(name, model, self.device, self.precision, cache_dir, self.max_batch,
                                           s3_endpoint_url)

@@ -29,6 +29,9 @@ class EngineSettings(BaseSettings):
     precision: Literal["auto", "fp32", "fp16", "bf16"] = Field(
         default="auto", description="Engine precision: auto picks bf16 on CPUs with AMX-BF16/AVX512-BF16, fp16 "
         "on CUDA, fp32 elsewhere (`engines/precision.py`).")
+    backend_probe: bool = Field(
+        default=True, description="On CPUs running fp32, `auto` times ONNX Runtime and torch once per engine and "
+        "machine and keeps the faster (`engines/backend_probe.py`); false: ONNX Runtime first.")
     eval_data: Path | None = Field(
         default=None, description="Folder of the training and evaluation sets for `retouch train` / `eval`.")
 

@@ -11,6 +11,9 @@ import pytest
 # elsewhere, so the suite pins fp32 (inherited by the worker processes it starts). tests/engines/test_precision.py
 # asks for bf16 and auto explicitly and bounds their agreement with fp32.
 os.environ.setdefault("RETOUCH_PRECISION", "fp32")
+# The same backend on every machine, so results compare across runs (tests/engines/test_backend_probe.py
+# times the backends for real).
+os.environ.setdefault("RETOUCH_BACKEND_PROBE", "false")
 
 # ../shared sits beside the checkout in development and CI; users' machines need not have it.
 SHARED_DIR = Path(os.environ.get("RETOUCH_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))

@@ -1,0 +1,118 @@
+"""Which CPU backend runs an engine fastest in fp32 on this machine: timed once, then remembered.
+
+Neither runtime wins everywhere, and the winner depends on the network (and on the CPU: oneDNN and ONNX
+Runtime's MLAS pick different kernels per ISA). Measured with `retouch bench` on a 2-core AMD EPYC (Zen 4),
+256 px input, output MP/s, torch fp32 / ONNX Runtime fp32:
+
+| engine | torch | ONNX Runtime |
+| --- | --- | --- |
+| retouch-sr-x2-real (CompactSR, 48 channels) | 1.18 | 0.74 |
+| retouch-denoise (CompactDenoiser) | 0.19 | 0.16 |
+| retouch-sr-x4-perceptual (PlainSR, 64 channels) | 0.63 | 0.85 |
+| retouch-matte (ProductMatte) | 3.30 | 2.26 |
+
+So on a CPU running fp32 (no native bfloat16, or `RETOUCH_PRECISION=fp32`), `auto` times both backends on
+one `PROBE_SIDE` px tile (after a warm-up, best of `PROBE_RUNS`) the first time an engine opens on a machine
+and keeps the faster; the result is written to `<cache dir>/backend-probe/<key>.json`, keyed by the
+weights, the CPU model, its ISA flags, the thread count and both runtimes' versions, so a later process (or
+a worker restart) reads it instead of timing again, and a new CPU or runtime times afresh. The log says
+which backend won and by how much. bf16 needs no probe (only torch runs it), nor does CUDA.
+`RETOUCH_BACKEND_PROBE=false` restores the fixed order (ONNX Runtime, then torch).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import platform
+import time
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from engines.backends.base import Backend
+from engines.errors import BackendUnavailable
+from engines.loaded import LoadedModel
+
+log = logging.getLogger(__name__)
+
+CPU_BACKENDS = ("onnxruntime", "torch")
+PROBE_SIDE = 128
+PROBE_RUNS = 3
+_ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
+
+
+@cache
+def cpu_signature() -> str:
+    """The CPU model, its relevant ISA flags, the threads torch uses and the runtimes' versions."""
+    import onnxruntime
+    import torch
+
+    model, flags = platform.processor(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    isa = ",".join(f for f in _ISA_FLAGS if f in flags)
+    return f"{model}|{isa}|threads={torch.get_num_threads()}|torch={torch.__version__}|ort={onnxruntime.__version__}"
+
+
+def _seconds(backend: Backend, model: LoadedModel) -> float:
+    spec = model.spec
+    side = max(PROBE_SIDE // spec.size_multiple * spec.size_multiple, spec.min_size)
+    side = min(side, spec.tile_size)
+    tiles = np.random.default_rng(0).random((1, spec.in_channels, side, side), dtype=np.float32)
+    masks = np.zeros((1, 1, side, side), np.float32) if model.takes_mask else None
+    if masks is not None:
+        masks[..., side // 3 : 2 * side // 3, side // 3 : 2 * side // 3] = 1
+    backend.run(tiles, masks)  # warm-up: first-call allocations and kernel choices
+    best = float("inf")
+    for _ in range(PROBE_RUNS):
+        started = time.perf_counter()
+        backend.run(tiles, masks)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def fastest_cpu_backends(model: LoadedModel, cache_dir: Path,
+                         make: Callable[[str], Backend]) -> tuple[list[str], str]:
+    """(CPU backends fastest first, why) for `model` in fp32 on this machine; `make(name)` builds one
+    (unloaded). Times them on the first call for these weights on this CPU, reads the verdict after."""
+    key = hashlib.sha256(f"{model.weights_sha256}|{model.spec.id}|{cpu_signature()}".encode()).hexdigest()[:24]
+    path = Path(cache_dir) / "backend-probe" / f"{key}.json"
+    if path.is_file():
+        try:
+            verdict = json.loads(path.read_text())
+            return list(verdict["order"]), f"timed earlier on this CPU ({_describe(verdict['seconds'])})"
+        except (ValueError, KeyError):
+            log.warning("backend probe %s is unreadable; timing again", path)
+    seconds: dict[str, float] = {}
+    for name in CPU_BACKENDS:
+        backend = None
+        try:
+            backend = make(name)
+            backend.load()
+            seconds[name] = _seconds(backend, model)
+        except BackendUnavailable as exc:
+            log.info("backend probe %s: %s unavailable (%s)", model.spec.id, name, exc)
+        finally:
+            if backend is not None:
+                backend.close()
+    order = sorted(seconds, key=seconds.get) + [n for n in CPU_BACKENDS if n not in seconds]
+    if seconds:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{time.time_ns()}.tmp")
+        tmp.write_text(json.dumps({"order": order, "seconds": seconds, "cpu": cpu_signature()}))
+        tmp.replace(path)  # atomic: workers starting together never read half a verdict
+    return order, f"timed now on this CPU ({_describe(seconds)})"
+
+
+def _describe(seconds: dict[str, float]) -> str:
+    return ", ".join(f"{name} {1000 * s:.1f} ms" for name, s in sorted(seconds.items(), key=lambda kv: kv[1]))
