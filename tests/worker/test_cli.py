@@ -77,3 +77,16 @@ def test_enhance_writes_a_manifest_per_output_a_record_per_failure_and_the_revie
     assert failure["reason"] == "not_an_image" and failure["source"]["path"] == str(bad.resolve())
     assert f"review page: {(out / 'review.html').resolve()}" in capsys.readouterr().out
     assert (out / "review.html").read_text().count('class="card"') == 1
+
+
+def test_worker_runs_a_process_per_core_with_one_thread_each_on_cpu_and_one_per_gpu():
+    from worker.cli import pool_layout
+
+    # CPU: one pool process per core, one thread each (infra/bench/throughput.sh measured it faster).
+    assert pool_layout(None, None, None, gpu=False, cores=2) == ("prefork", 2, 1)
+    assert pool_layout(None, None, None, gpu=False, cores=16) == ("prefork", 16, 1)
+    # Fewer processes (memory is short): each gets the cores left to it.
+    assert pool_layout(None, 2, None, gpu=False, cores=16) == ("prefork", 2, 8)
+    assert pool_layout("solo", 1, 3, gpu=False, cores=16) == ("solo", 1, 3)
+    # GPU: one process, the runtimes' own thread defaults.
+    assert pool_layout(None, None, None, gpu=True, cores=16) == ("solo", 1, 0)
