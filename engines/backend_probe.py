@@ -1,23 +1,26 @@
-"""Which CPU backend runs an engine fastest in fp32 on this machine: timed once, then remembered.
+"""Which CPU backend runs an engine fastest on this machine: timed once, then remembered.
 
-Neither runtime wins everywhere, and the winner depends on the network (and on the CPU: oneDNN and ONNX
-Runtime's MLAS pick different kernels per ISA). Measured with `retouch bench` on a 2-core AMD EPYC (Zen 4),
-256 px input, output MP/s, torch fp32 / ONNX Runtime fp32:
+Neither runtime wins everywhere, and the winner depends on the network and on the CPU (oneDNN, ONNX
+Runtime's MLAS and OpenVINO pick different kernels per ISA). `retouch bench` on a 2-core AMD EPYC (Zen 4,
+AVX512-BF16, no AMX), 256 px input, whole engine call, output MP/s:
 
-| engine | torch | ONNX Runtime |
-| --- | --- | --- |
-| retouch-sr-x2-real (CompactSR, 48 channels) | 1.18 | 0.74 |
-| retouch-denoise (CompactDenoiser) | 0.19 | 0.16 |
-| retouch-sr-x4-perceptual (PlainSR, 64 channels) | 0.63 | 0.85 |
-| retouch-matte (ProductMatte) | 3.30 | 2.26 |
+| engine | torch fp32 | ONNX Runtime fp32 | OpenVINO fp32 | torch bf16 | OpenVINO bf16 |
+| --- | --- | --- | --- | --- | --- |
+| retouch-sr-x2-real (CompactSR) | 0.94-1.18 | 0.74 | 1.30 | 1.89 | 2.19 |
+| retouch-sr-x4-real (CompactSR) | 3.76-3.98 | 1.73 | 3.75 | 5.41-5.67 | 5.09 |
+| retouch-denoise (CompactDenoiser) | 0.19-0.21 | 0.16 | 0.24 | 0.45 | 0.47 |
+| retouch-sr-x4-perceptual (PlainSR) | 0.63-0.68 | 0.85 | 0.89 | 1.47-1.70 | 1.74 |
+| retouch-sr-x2-perceptual (PlainSR) | 0.44-0.45 | 0.50 | 0.54 | 0.86-0.98 | 1.07 |
+| retouch-matte (ProductMatte) | 2.93-3.30 | 2.26 | 1.94 | 4.10-4.22 | 4.17 |
 
-So on a CPU running fp32 (no native bfloat16, or `RETOUCH_PRECISION=fp32`), `auto` times both backends on
-one `PROBE_SIDE` px tile (after a warm-up, best of `PROBE_RUNS`) the first time an engine opens on a machine
-and keeps the faster; the result is written to `<cache dir>/backend-probe/<key>.json`, keyed by the
-weights, the CPU model, its ISA flags, the thread count and both runtimes' versions, so a later process (or
-a worker restart) reads it instead of timing again, and a new CPU or runtime times afresh. The log says
-which backend won and by how much. bf16 needs no probe (only torch runs it), nor does CUDA.
-`RETOUCH_BACKEND_PROBE=false` restores the fixed order (ONNX Runtime, then torch).
+So `auto` on a CPU times the backends that can run the engine's precision (fp32: ONNX Runtime, torch and
+OpenVINO; bf16: torch and OpenVINO) on one `PROBE_SIDE` px tile (after a warm-up, best of `PROBE_RUNS`)
+the first time an engine opens on a machine, and keeps the fastest. The verdict is written to
+`<cache dir>/backend-probe/<key>.json`, keyed by the weights, the precision, the CPU model, its ISA flags,
+the thread count and the runtimes' versions, so a later process (or a worker restart) reads it instead of
+timing again, and a new CPU or runtime times afresh. The log says which backend won and by how much. CUDA
+needs no probe (TensorRT, then torch). `RETOUCH_BACKEND_PROBE=false` restores the fixed order (fp32: ONNX
+Runtime, then torch; bf16: torch).
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ from engines.loaded import LoadedModel
 
 log = logging.getLogger(__name__)
 
-CPU_BACKENDS = ("onnxruntime", "torch")
+# Which CPU backends can run each precision (ONNX Runtime's CPU provider has no bf16 convolutions).
+CPU_BACKENDS = {"fp32": ("onnxruntime", "torch", "openvino"), "bf16": ("torch", "openvino")}
 PROBE_SIDE = 128
 PROBE_RUNS = 3
 _ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
@@ -51,6 +55,8 @@ def cpu_signature() -> str:
     import onnxruntime
     import torch
 
+    from engines.backends.openvino_backend import openvino_available
+
     model, flags = platform.processor(), set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -61,7 +67,13 @@ def cpu_signature() -> str:
     except OSError:
         pass
     isa = ",".join(f for f in _ISA_FLAGS if f in flags)
-    return f"{model}|{isa}|threads={torch.get_num_threads()}|torch={torch.__version__}|ort={onnxruntime.__version__}"
+    openvino = "none"
+    if openvino_available():
+        import openvino as ov
+
+        openvino = ov.__version__
+    return (f"{model}|{isa}|threads={torch.get_num_threads()}|torch={torch.__version__}|"
+            f"ort={onnxruntime.__version__}|openvino={openvino}")
 
 
 def _seconds(backend: Backend, model: LoadedModel) -> float:
@@ -81,11 +93,13 @@ def _seconds(backend: Backend, model: LoadedModel) -> float:
     return best
 
 
-def fastest_cpu_backends(model: LoadedModel, cache_dir: Path,
+def fastest_cpu_backends(model: LoadedModel, precision: str, cache_dir: Path,
                          make: Callable[[str], Backend]) -> tuple[list[str], str]:
-    """(CPU backends fastest first, why) for `model` in fp32 on this machine; `make(name)` builds one
-    (unloaded). Times them on the first call for these weights on this CPU, reads the verdict after."""
-    key = hashlib.sha256(f"{model.weights_sha256}|{model.spec.id}|{cpu_signature()}".encode()).hexdigest()[:24]
+    """(CPU backends fastest first, why) for `model` in `precision` on this machine; `make(name)` builds
+    one (unloaded). Times them on the first call for these weights on this CPU, reads the verdict after."""
+    names = CPU_BACKENDS[precision]
+    key = hashlib.sha256(f"{model.weights_sha256}|{model.spec.id}|{precision}|{cpu_signature()}".encode())
+    key = key.hexdigest()[:24]
     path = Path(cache_dir) / "backend-probe" / f"{key}.json"
     if path.is_file():
         try:
@@ -94,18 +108,18 @@ def fastest_cpu_backends(model: LoadedModel, cache_dir: Path,
         except (ValueError, KeyError):
             log.warning("backend probe %s is unreadable; timing again", path)
     seconds: dict[str, float] = {}
-    for name in CPU_BACKENDS:
+    for name in names:
         backend = None
         try:
             backend = make(name)
             backend.load()
             seconds[name] = _seconds(backend, model)
-        except BackendUnavailable as exc:
+        except (BackendUnavailable, ValueError) as exc:  # ValueError: the spec refuses this precision
             log.info("backend probe %s: %s unavailable (%s)", model.spec.id, name, exc)
         finally:
             if backend is not None:
                 backend.close()
-    order = sorted(seconds, key=seconds.get) + [n for n in CPU_BACKENDS if n not in seconds]
+    order = sorted(seconds, key=seconds.get) + [n for n in names if n not in seconds]
     if seconds:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{time.time_ns()}.tmp")

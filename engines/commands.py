@@ -51,9 +51,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def _available_backends() -> list[str]:
     import onnxruntime  # noqa: F401 - a hard dependency; imported to fail loudly if broken
 
+    from engines.backends.openvino_backend import openvino_available
     from engines.backends.tensorrt_backend import tensorrt_available
 
-    return ["torch", "onnxruntime"] + (["tensorrt"] if tensorrt_available() else [])
+    return (["torch", "onnxruntime"] + (["openvino"] if openvino_available() else [])
+            + (["tensorrt"] if tensorrt_available() else []))
 
 
 def _weights_state(spec: Any) -> str:

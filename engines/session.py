@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 """progress(done_tiles, total_tiles), called after each batch of tiles."""
 
-BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")
+BACKENDS = ("auto", "torch", "onnxruntime", "openvino", "tensorrt")
 _WEIGHT_SUFFIXES = (".pth", ".pt", ".ckpt", ".safetensors")
 
 
@@ -57,6 +57,10 @@ def _make_backend(name: str, model: LoadedModel, device: str, precision: str, ca
         from engines.backends.onnxruntime_backend import OnnxRuntimeBackend
 
         return OnnxRuntimeBackend(model, device, cache_dir, "fp32")
+    if name == "openvino":
+        from engines.backends.openvino_backend import OpenVinoBackend
+
+        return OpenVinoBackend(model, device, cache_dir, precision)
     if name == "tensorrt":
         from engines.backends.tensorrt_backend import TensorRTBackend
 
@@ -112,11 +116,11 @@ class Engine:
         failures: list[str] = []
         self._backend: Backend | None = None
         candidates = _candidates(backend, self.device, self.precision)
-        if backend == "auto" and not on_cuda and self.precision == "fp32" and _probe_enabled():
+        if backend == "auto" and not on_cuda and _probe_enabled():
             from engines.backend_probe import fastest_cpu_backends
 
-            candidates, why = fastest_cpu_backends(model, cache_dir, lambda name: _make_backend(
-                name, model, self.device, "fp32", cache_dir, self.max_batch, s3_endpoint_url))
+            candidates, why = fastest_cpu_backends(model, self.precision, cache_dir, lambda name: _make_backend(
+                name, model, self.device, self.precision, cache_dir, self.max_batch, s3_endpoint_url))
             log.info("engine %s: CPU backends in order %s (%s)", self.spec.id, ", ".join(candidates), why)
         for name in candidates:
             try:

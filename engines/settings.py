@@ -23,15 +23,15 @@ class EngineSettings(BaseSettings):
         default=None, description="ONNX exports, TensorRT engines, downloaded weights, the embedded broker; "
         "unset: ~/.cache/retouch.")
     ort_threads: int = Field(
-        default=0, ge=0, description="ONNX Runtime intra-op threads per engine; 0: one per core.")
+        default=0, ge=0, description="ONNX Runtime and OpenVINO threads per engine; 0: one per core.")
     trt_cache_s3: str | None = Field(
         default=None, description="s3://bucket/prefix where built TensorRT engines are shared between workers.")
     precision: Literal["auto", "fp32", "fp16", "bf16"] = Field(
         default="auto", description="Engine precision: auto picks bf16 on CPUs with AMX-BF16/AVX512-BF16, fp16 "
         "on CUDA, fp32 elsewhere (`engines/precision.py`).")
     backend_probe: bool = Field(
-        default=True, description="On CPUs running fp32, `auto` times ONNX Runtime and torch once per engine and "
-        "machine and keeps the faster (`engines/backend_probe.py`); false: ONNX Runtime first.")
+        default=True, description="On CPUs, `auto` times the backends that can run the engine's precision once per "
+        "engine and machine and keeps the fastest (`engines/backend_probe.py`); false: the fixed order.")
     eval_data: Path | None = Field(
         default=None, description="Folder of the training and evaluation sets for `retouch train` / `eval`.")
 

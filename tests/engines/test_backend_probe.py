@@ -10,6 +10,12 @@ from engines import backend_probe, session
 from engines.session import Engine, load_model
 
 
+def _missing() -> set[str]:
+    from engines.backends.openvino_backend import openvino_available
+
+    return set() if openvino_available() else {"openvino"}
+
+
 @pytest.fixture
 def probing(monkeypatch):
     monkeypatch.setattr(session, "_probe_enabled", lambda: True)
@@ -22,7 +28,8 @@ def test_the_faster_backend_is_timed_once_and_remembered(probing, tmp_path, monk
     engine = Engine(model, backend="auto", precision="fp32", cache_dir=tmp_path, warm_up=False)
     (verdict_file,) = (tmp_path / "backend-probe").glob("*.json")
     verdict = json.loads(verdict_file.read_text())
-    assert set(verdict["seconds"]) == {"onnxruntime", "torch"} and all(s > 0 for s in verdict["seconds"].values())
+    assert set(verdict["seconds"]) == set(backend_probe.CPU_BACKENDS["fp32"]) - _missing()
+    assert all(s > 0 for s in verdict["seconds"].values())
     assert engine.backend_name == verdict["order"][0] == min(verdict["seconds"], key=verdict["seconds"].get)
 
     def no_timing(*_args):
@@ -52,7 +59,7 @@ def test_another_cpu_or_runtime_times_afresh(probing, tmp_path, monkeypatch) -> 
     assert len(list((tmp_path / "backend-probe").glob("*.json"))) == 2
 
 
-def test_explicit_backends_bf16_and_the_switch_skip_the_probe(tmp_path, monkeypatch) -> None:
+def test_explicit_backends_and_the_switch_skip_the_probe(tmp_path, monkeypatch) -> None:
     def no_probe(*_args):
         raise AssertionError("probed")
 
@@ -62,4 +69,16 @@ def test_explicit_backends_bf16_and_the_switch_skip_the_probe(tmp_path, monkeypa
         "onnxruntime")  # RETOUCH_BACKEND_PROBE=false (tests/conftest.py): the fixed order
     monkeypatch.setattr(session, "_probe_enabled", lambda: True)
     assert Engine(model, backend="torch", precision="fp32", cache_dir=tmp_path, warm_up=False).backend_name == "torch"
-    assert Engine(model, backend="auto", precision="bf16", cache_dir=tmp_path, warm_up=False).backend_name == "torch"
+
+
+def test_bf16_is_timed_only_on_the_backends_that_run_it(probing, tmp_path, monkeypatch) -> None:
+    timed: list[str] = []
+
+    def seconds(backend, model):
+        timed.append(backend.name)
+        return 0.01
+
+    monkeypatch.setattr(backend_probe, "_seconds", seconds)
+    engine = Engine(load_model("retouch-sr-x2-real"), backend="auto", precision="bf16", cache_dir=tmp_path,
+                    warm_up=False)
+    assert set(timed) == {"torch", "openvino"} - _missing() and engine.precision == "bf16"
