@@ -20,13 +20,22 @@ import torch
 from engines.errors import BackendUnavailable
 from engines.loaded import LoadedModel
 
-__all__ = ["EXPORT_VERSION", "INPUT_NAME", "MASK_NAME", "OPSET", "OUTPUT_NAME", "export_key", "export_onnx"]
+__all__ = ["EXPORT_VERSION", "INPUT_NAME", "MASK_NAME", "OPSET", "OUTPUT_NAME", "export_key", "export_onnx",
+           "input_feeds"]
 
 log = logging.getLogger(__name__)
 
 INPUT_NAME = "input"
 MASK_NAME = "mask"
 OUTPUT_NAME = "output"
+
+
+def input_feeds(tiles: np.ndarray, masks: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The export's inputs by name, as contiguous float32: what every runtime that reads it is fed."""
+    feeds = {INPUT_NAME: np.ascontiguousarray(tiles, dtype=np.float32)}
+    if masks is not None:
+        feeds[MASK_NAME] = np.ascontiguousarray(masks, dtype=np.float32)
+    return feeds
 OPSET = 18
 # Bump when the export procedure changes in a way that changes the graph, so stale caches are not reused.
 EXPORT_VERSION = 1

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from engines.backends.base import Backend
-from engines.backends.onnx_export import INPUT_NAME, MASK_NAME, OUTPUT_NAME, export_onnx, onnx_cache_path
+from engines.backends.onnx_export import OUTPUT_NAME, export_onnx, input_feeds, onnx_cache_path
 from engines.errors import BackendUnavailable, DeviceOutOfMemory
 from engines.loaded import LoadedModel
 from engines.settings import engine_settings
@@ -56,9 +56,7 @@ class OnnxRuntimeBackend(Backend):
     def run(self, tiles: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
         if self._session is None:
             raise RuntimeError("OnnxRuntimeBackend.run before load()")
-        feeds = {INPUT_NAME: np.ascontiguousarray(tiles, dtype=np.float32)}
-        if masks is not None:
-            feeds[MASK_NAME] = np.ascontiguousarray(masks, dtype=np.float32)
+        feeds = input_feeds(tiles, masks)
         try:
             return self._session.run([OUTPUT_NAME], feeds)[0]
         except Exception as exc:  # ORT raises its own pybind exception types; OOM is only in the text

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from engines.backends.base import Backend
-from engines.backends.onnx_export import INPUT_NAME, MASK_NAME, export_onnx, onnx_cache_path
+from engines.backends.onnx_export import export_onnx, input_feeds, onnx_cache_path
 from engines.errors import BackendUnavailable
 from engines.loaded import LoadedModel
 from engines.settings import engine_settings
@@ -70,9 +70,7 @@ class OpenVinoBackend(Backend):
     def run(self, tiles: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
         if self._compiled is None:
             raise RuntimeError("OpenVinoBackend.run before load()")
-        feeds = {INPUT_NAME: np.ascontiguousarray(tiles, dtype=np.float32)}
-        if masks is not None:
-            feeds[MASK_NAME] = np.ascontiguousarray(masks, dtype=np.float32)
+        feeds = input_feeds(tiles, masks)
         # A compiled model called directly makes its own request: safe to call from several threads.
         result = self._compiled({name: value for name, value in feeds.items() if name in self._names})
         return np.asarray(result[self._compiled.output(0)], dtype=np.float32)
