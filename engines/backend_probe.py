@@ -14,8 +14,8 @@ AVX512-BF16, no AMX), 256 px input, whole engine call, output MP/s:
 | retouch-matte (ProductMatte) | 2.93-3.30 | 2.26 | 1.94 | 4.10-4.22 | 4.17 |
 
 So `auto` on a CPU times the backends that can run the engine's precision (fp32: ONNX Runtime, torch and
-OpenVINO; bf16: torch and OpenVINO) on one `PROBE_SIDE` px tile (after a warm-up, best of `PROBE_RUNS`)
-the first time an engine opens on a machine, and keeps the fastest. The verdict is written to
+OpenVINO; bf16: torch and OpenVINO) on one `PROBE_SIDE` px tile (after a warm-up, best of `PROBE_RUNS`,
+the backends taking turns) the first time an engine opens on a machine, and keeps the fastest. The verdict is written to
 `<cache dir>/backend-probe/<key>.json`, keyed by the weights, the precision, the CPU model, its ISA flags,
 the thread count and the runtimes' versions, so a later process (or a worker restart) reads it instead of
 timing again, and a new CPU or runtime times afresh. The log says which backend won and by how much. CUDA
@@ -76,7 +76,8 @@ def cpu_signature() -> str:
             f"ort={onnxruntime.__version__}|openvino={openvino}")
 
 
-def _seconds(backend: Backend, model: LoadedModel) -> float:
+def _probe_input(model: LoadedModel) -> tuple[np.ndarray, np.ndarray | None]:
+    """One `PROBE_SIDE` px tile (within the spec's size rules), and a mask for masked engines."""
     spec = model.spec
     side = max(PROBE_SIDE // spec.size_multiple * spec.size_multiple, spec.min_size)
     side = min(side, spec.tile_size)
@@ -84,12 +85,26 @@ def _seconds(backend: Backend, model: LoadedModel) -> float:
     masks = np.zeros((1, 1, side, side), np.float32) if model.takes_mask else None
     if masks is not None:
         masks[..., side // 3 : 2 * side // 3, side // 3 : 2 * side // 3] = 1
-    backend.run(tiles, masks)  # warm-up: first-call allocations and kernel choices
-    best = float("inf")
+    return tiles, masks
+
+
+def _one_run(backend: Backend, tiles: np.ndarray, masks: np.ndarray | None) -> float:
+    started = time.perf_counter()
+    backend.run(tiles, masks)
+    return time.perf_counter() - started
+
+
+def _time_backends(backends: dict[str, Backend], model: LoadedModel) -> dict[str, float]:
+    """Best of PROBE_RUNS seconds per backend, after a warm-up each, the backends taking turns: a runtime's
+    threads still spinning after its own run (ONNX Runtime's do) then slow every backend alike instead of
+    only the one timed next."""
+    tiles, masks = _probe_input(model)
+    for backend in backends.values():
+        backend.run(tiles, masks)  # first-call allocations and kernel choices
+    best = dict.fromkeys(backends, float("inf"))
     for _ in range(PROBE_RUNS):
-        started = time.perf_counter()
-        backend.run(tiles, masks)
-        best = min(best, time.perf_counter() - started)
+        for name, backend in backends.items():
+            best[name] = min(best[name], _one_run(backend, tiles, masks))
     return best
 
 
@@ -107,18 +122,20 @@ def fastest_cpu_backends(model: LoadedModel, precision: str, cache_dir: Path,
             return list(verdict["order"]), f"timed earlier on this CPU ({_describe(verdict['seconds'])})"
         except (ValueError, KeyError):
             log.warning("backend probe %s is unreadable; timing again", path)
-    seconds: dict[str, float] = {}
-    for name in names:
-        backend = None
-        try:
-            backend = make(name)
-            backend.load()
-            seconds[name] = _seconds(backend, model)
-        except (BackendUnavailable, ValueError) as exc:  # ValueError: the spec refuses this precision
-            log.info("backend probe %s: %s unavailable (%s)", model.spec.id, name, exc)
-        finally:
-            if backend is not None:
-                backend.close()
+    loaded: dict[str, Backend] = {}
+    try:
+        for name in names:
+            try:
+                backend = make(name)
+                backend.load()
+            except (BackendUnavailable, ValueError) as exc:  # ValueError: the spec refuses this precision
+                log.info("backend probe %s: %s unavailable (%s)", model.spec.id, name, exc)
+                continue
+            loaded[name] = backend
+        seconds = _time_backends(loaded, model) if loaded else {}
+    finally:
+        for backend in loaded.values():
+            backend.close()
     order = sorted(seconds, key=seconds.get) + [n for n in names if n not in seconds]
     if seconds:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -35,14 +35,14 @@ def test_the_faster_backend_is_timed_once_and_remembered(probing, tmp_path, monk
     def no_timing(*_args):
         raise AssertionError("timed again although a verdict was cached")
 
-    monkeypatch.setattr(backend_probe, "_seconds", no_timing)
+    monkeypatch.setattr(backend_probe, "_one_run", no_timing)
     again = Engine(model, backend="auto", precision="fp32", cache_dir=tmp_path, warm_up=False)
     assert again.backend_name == engine.backend_name
 
 
 @pytest.mark.parametrize("faster", ["torch", "onnxruntime"])
 def test_auto_follows_the_measurement(faster: str, probing, tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(backend_probe, "_seconds", lambda backend, model: 0.01 if backend.name == faster else 0.05)
+    monkeypatch.setattr(backend_probe, "_one_run", lambda backend, *_: 0.01 if backend.name == faster else 0.05)
     engine = Engine(load_model("retouch-sr-x2-real"), backend="auto", precision="fp32", cache_dir=tmp_path,
                     warm_up=False)
     assert engine.backend_name == faster
@@ -50,10 +50,10 @@ def test_auto_follows_the_measurement(faster: str, probing, tmp_path, monkeypatc
 
 def test_another_cpu_or_runtime_times_afresh(probing, tmp_path, monkeypatch) -> None:
     model = load_model("retouch-sr-x2-real")
-    monkeypatch.setattr(backend_probe, "_seconds", lambda backend, model: 0.01 if backend.name == "torch" else 0.05)
+    monkeypatch.setattr(backend_probe, "_one_run", lambda backend, *_: 0.01 if backend.name == "torch" else 0.05)
     Engine(model, backend="auto", precision="fp32", cache_dir=tmp_path, warm_up=False)
     monkeypatch.setattr(backend_probe, "cpu_signature", lambda: "another CPU")
-    monkeypatch.setattr(backend_probe, "_seconds", lambda backend, model: 0.05 if backend.name == "torch" else 0.01)
+    monkeypatch.setattr(backend_probe, "_one_run", lambda backend, *_: 0.05 if backend.name == "torch" else 0.01)
     assert Engine(model, backend="auto", precision="fp32", cache_dir=tmp_path, warm_up=False).backend_name == (
         "onnxruntime")
     assert len(list((tmp_path / "backend-probe").glob("*.json"))) == 2
@@ -74,11 +74,11 @@ def test_explicit_backends_and_the_switch_skip_the_probe(tmp_path, monkeypatch) 
 def test_bf16_is_timed_only_on_the_backends_that_run_it(probing, tmp_path, monkeypatch) -> None:
     timed: list[str] = []
 
-    def seconds(backend, model):
+    def seconds(backend, *_):
         timed.append(backend.name)
         return 0.01
 
-    monkeypatch.setattr(backend_probe, "_seconds", seconds)
+    monkeypatch.setattr(backend_probe, "_one_run", seconds)
     engine = Engine(load_model("retouch-sr-x2-real"), backend="auto", precision="bf16", cache_dir=tmp_path,
                     warm_up=False)
     assert set(timed) == {"torch", "openvino"} - _missing() and engine.precision == "bf16"
