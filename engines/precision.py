@@ -4,9 +4,12 @@
 - CPU with native bfloat16 (AMX-BF16 on Sapphire Rapids and later Xeons, AVX512-BF16 on Cooper Lake, Zen 4):
   bf16 autocast, which runs convolutions on the AMX tiles (measured on a 2-core Xeon: Real-ESRGAN x4plus
   5.2x faster than fp32, 54 dB apart; bf16 GEMM 1,879 vs 386 GFLOP/s).
+- int8 (statically quantised graphs on ONNX Runtime, `engines/backends/onnx_quantize.py`) only when asked
+  for (`RETOUCH_PRECISION=int8`) and only for specs that list it with a measured bound: 3.4x fp32 for
+  retouch-sr-x4-perceptual on a Zen 4 EPYC, 50.7 dB from fp32; not yet `auto`'s choice (see its module).
 - Any other CPU: fp32. oneDNN emulates bf16 there, which is slower than fp32, so fp32 stays first-class.
 
-`RETOUCH_PRECISION` (auto | fp32 | fp16 | bf16) overrides the choice for every engine; a precision the spec
+`RETOUCH_PRECISION` (auto | fp32 | fp16 | bf16 | int8) overrides the choice for every engine; a precision the spec
 or the device cannot run falls back to fp32 with the reason logged. `Engine.precision` reports what the
 backend really runs, and the manifest records it per engine.
 """
@@ -16,7 +19,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
 
 
 def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool | None:
@@ -52,4 +55,6 @@ def choose_precision(requested: str | None, device: str, supported: tuple[str, .
         return "fp32", f"{requested} requested but the spec allows only {', '.join(supported)}"
     if requested == "fp16" and not on_cuda:
         return "fp32", "fp16 requested but runs only on CUDA"
+    if requested == "int8" and on_cuda:
+        return "fp32", "int8 requested but runs only on the CPU (ONNX Runtime)"
     return requested, "requested"

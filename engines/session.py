@@ -56,7 +56,7 @@ def _make_backend(name: str, model: LoadedModel, device: str, precision: str, ca
     if name == "onnxruntime":
         from engines.backends.onnxruntime_backend import OnnxRuntimeBackend
 
-        return OnnxRuntimeBackend(model, device, cache_dir, "fp32")
+        return OnnxRuntimeBackend(model, device, cache_dir, "int8" if precision == "int8" else "fp32")
     if name == "openvino":
         from engines.backends.openvino_backend import OpenVinoBackend
 
@@ -76,6 +76,8 @@ def _candidates(backend: str, device: str, precision: str) -> list[str]:
         from engines.backends.tensorrt_backend import tensorrt_available
 
         return (["tensorrt"] if tensorrt_available() else []) + ["torch"]
+    if precision == "int8":
+        return ["onnxruntime"]  # the quantised graphs are ONNX Runtime's
     if precision == "bf16":
         # ONNX Runtime's CPU provider has no bf16 convolutions; torch's oneDNN runs them on AMX.
         return ["torch", "onnxruntime"]
@@ -116,7 +118,7 @@ class Engine:
         failures: list[str] = []
         self._backend: Backend | None = None
         candidates = _candidates(backend, self.device, self.precision)
-        if backend == "auto" and not on_cuda and _probe_enabled():
+        if backend == "auto" and not on_cuda and self.precision != "int8" and _probe_enabled():
             from engines.backend_probe import fastest_cpu_backends
 
             candidates, why = fastest_cpu_backends(model, self.precision, cache_dir, lambda name: _make_backend(

@@ -26,9 +26,9 @@ class EngineSettings(BaseSettings):
         default=0, ge=0, description="ONNX Runtime and OpenVINO threads per engine; 0: one per core.")
     trt_cache_s3: str | None = Field(
         default=None, description="s3://bucket/prefix where built TensorRT engines are shared between workers.")
-    precision: Literal["auto", "fp32", "fp16", "bf16"] = Field(
+    precision: Literal["auto", "fp32", "fp16", "bf16", "int8"] = Field(
         default="auto", description="Engine precision: auto picks bf16 on CPUs with AMX-BF16/AVX512-BF16, fp16 "
-        "on CUDA, fp32 elsewhere (`engines/precision.py`).")
+        "on CUDA, fp32 elsewhere (`engines/precision.py`); int8 only when asked, for specs that allow it.")
     backend_probe: bool = Field(
         default=True, description="On CPUs, `auto` times the backends that can run the engine's precision once per "
         "engine and machine and keeps the fastest (`engines/backend_probe.py`); false: the fixed order.")

@@ -15,7 +15,7 @@ from typing import Any
 __all__ = ["PRECISIONS", "ModelSpec", "Task", "WeightsRef"]
 
 # fp32 always works; fp16/bf16 are used only on CUDA and only when a spec lists them.
-PRECISIONS = ("fp32", "fp16", "bf16")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 
 
 class Task(StrEnum):

@@ -1,4 +1,5 @@
-"""ONNX Runtime backend: the exported graph on the CPU provider, or the CUDA provider where present."""
+"""ONNX Runtime backend: the exported graph on the CPU provider, or the CUDA provider where present; on the
+CPU also its statically quantised int8 form for specs that list int8 (`onnx_quantize`)."""
 
 from __future__ import annotations
 
@@ -24,12 +25,16 @@ class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
 
     def __init__(self, model: LoadedModel, device: str, cache_dir: Path, precision: str = "fp32") -> None:
+        if precision == "int8" and "int8" not in model.spec.precisions:
+            raise BackendUnavailable(f"{model.spec.id} lists no int8 precision")
         super().__init__(model, device, precision)
         import onnxruntime as ort
 
-        if precision != "fp32":
+        if precision not in ("fp32", "int8"):
             # fp16 graphs would need a second export and a second parity check; TensorRT covers fp16 on GPU.
-            raise BackendUnavailable("onnxruntime backend runs fp32 only")
+            raise BackendUnavailable(f"onnxruntime backend runs fp32 or int8, not {precision}")
+        if precision == "int8" and device.startswith("cuda"):
+            raise BackendUnavailable("onnxruntime runs int8 graphs on the CPU only")
         available = ort.get_available_providers()
         wanted = "CUDAExecutionProvider" if device.startswith("cuda") else "CPUExecutionProvider"
         if wanted not in available:
@@ -43,6 +48,11 @@ class OnnxRuntimeBackend(Backend):
 
         self.cache_lookups["onnx"] = "hit" if onnx_cache_path(self.model, self._cache_dir).exists() else "miss"
         path = export_onnx(self.model, self._cache_dir)
+        if self.precision == "int8":
+            from engines.backends.onnx_quantize import int8_path, quantize_int8
+
+            self.cache_lookups["int8"] = "hit" if int8_path(self.model, self._cache_dir).exists() else "miss"
+            path = quantize_int8(self.model, self._cache_dir)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # Default intra-op threads = all cores; RETOUCH_ORT_THREADS lets a worker with several processes

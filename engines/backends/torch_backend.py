@@ -31,6 +31,8 @@ class TorchBackend(Backend):
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise BackendUnavailable("torch backend: CUDA requested but torch.cuda.is_available() is False")
         self._autocast = not device.startswith("cuda") and precision == "bf16"
+        if precision == "int8":
+            raise BackendUnavailable("torch backend: int8 graphs run on ONNX Runtime")
         if not device.startswith("cuda") and precision == "fp16":
             raise BackendUnavailable("torch backend: fp16 is only used on CUDA (bf16 is the CPU's half precision)")
         self._dtype = torch.float32 if self._autocast else _DTYPES[precision]

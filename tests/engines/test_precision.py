@@ -114,3 +114,26 @@ def test_bf16_agrees_with_fp32_for_real_esrgan_x4plus() -> None:
     db = _agreement(model, _photo(48))
     print(f"RealESRGAN_x4plus: bf16 vs fp32 {db:.1f} dB")
     assert db >= BOUND_DB
+
+
+@pytest.mark.parametrize("model_id", sorted(s.id for s in builtin_registry() if "int8" in s.precisions))
+def test_int8_agrees_with_fp32_for_every_builtin_that_lists_it(model_id: str, tmp_path) -> None:
+    # int8 is ONNX Runtime's statically quantised graph (engines/backends/onnx_quantize.py), asked for by name.
+    torch.set_num_threads(2)
+    model = load_model(model_id)
+    image = _photo(64)
+    fp32 = Engine(model, backend="onnxruntime", precision="fp32", cache_dir=tmp_path, warm_up=False)
+    int8 = Engine(model, backend="auto", precision="int8", cache_dir=tmp_path, warm_up=False)
+    assert (int8.backend_name, int8.precision) == ("onnxruntime", "int8")
+    db = _psnr(fp32.process(image), int8.process(image))
+    print(f"{model_id}: int8 vs fp32 {db:.1f} dB")
+    assert db >= BOUND_DB
+
+
+def test_int8_is_only_for_specs_that_list_it_and_only_on_the_cpu() -> None:
+    assert choose_precision("int8", "cpu", ("fp32", "int8")) == ("int8", "requested")
+    assert choose_precision("int8", "cpu", ("fp32", "bf16"))[0] == "fp32"
+    assert choose_precision("int8", "cuda", ("fp32", "fp16", "int8"))[0] == "fp32"
+    assert choose_precision("auto", "cpu", ("fp32", "int8"))[0] in ("fp32", "bf16")  # never int8 unasked
+    engine = Engine(load_model("retouch-denoise"), backend="auto", precision="int8", warm_up=False)
+    assert engine.precision == "fp32"  # the denoiser lists no int8 bound

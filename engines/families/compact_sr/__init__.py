@@ -31,7 +31,7 @@ def _spec(model_id: str, scale: int, weights: WeightsRef, description: str,
         out_channels=3,
         size_multiple=1,
         min_size=1,
-        precisions=("fp32", "fp16", "bf16"),
+        precisions=("fp32", "fp16", "bf16", "int8"),  # int8: measured bound in tests/engines/test_precision.py
         tile_size=_TILE_SIZE,
         tile_overlap=tile_overlap,
         weights=weights,

@@ -33,7 +33,7 @@ def _spec(model_id: str, weights: WeightsRef, description: str, params: Mapping[
         out_channels=3,
         size_multiple=1,
         min_size=1,
-        precisions=("fp32", "fp16", "bf16"),
+        precisions=("fp32", "fp16", "bf16", "int8"),  # int8: measured bound in tests/engines/test_precision.py
         tile_size=_TILE_SIZE,
         tile_overlap=_tile_overlap(int(params.get("blocks", 12))),
         weights=weights,
