@@ -5,8 +5,8 @@
   bf16 autocast, which runs convolutions on the AMX tiles (measured on a 2-core Xeon: Real-ESRGAN x4plus
   5.2x faster than fp32, 54 dB apart; bf16 GEMM 1,879 vs 386 GFLOP/s).
 - int8 (statically quantised graphs on ONNX Runtime, `engines/backends/onnx_quantize.py`) only when asked
-  for (`RETOUCH_PRECISION=int8`) and only for specs that list it with a measured bound: 3.4x fp32 for
-  retouch-sr-x4-perceptual on a Zen 4 EPYC, 50.7 dB from fp32; not yet `auto`'s choice (see its module).
+  for (`RETOUCH_PRECISION=int8`) and only for specs that list it with a measured bound: 3.3x fp32 for
+  retouch-sr-x4-perceptual on a Zen 4 EPYC, at least 46 dB from fp32; not yet `auto`'s choice (see its module).
 - Any other CPU: fp32. oneDNN emulates bf16 there, which is slower than fp32, so fp32 stays first-class.
 
 `RETOUCH_PRECISION` (auto | fp32 | fp16 | bf16 | int8) overrides the choice for every engine; a precision the spec

@@ -14,7 +14,8 @@ from typing import Any
 
 __all__ = ["PRECISIONS", "ModelSpec", "Task", "WeightsRef"]
 
-# fp32 always works; fp16/bf16 are used only on CUDA and only when a spec lists them.
+# fp32 always works; fp16 (CUDA), bf16 (CUDA and CPUs with native bf16) and int8 (ONNX Runtime on the CPU)
+# only when a spec lists them (`engines.precision` decides).
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 
 

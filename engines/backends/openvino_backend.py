@@ -1,8 +1,11 @@
 """OpenVINO backend: the same exported ONNX graph compiled by Intel's CPU runtime, in fp32 or bf16.
 
-Why a third CPU runtime: on a 2-core AMD EPYC (Zen 4, AVX512-BF16) OpenVINO ran the built-ins 1.9-3x
-faster than ONNX Runtime in fp32 and 2-2.8x faster than torch's bf16 autocast (`retouch bench`, 256 px:
-retouch-sr-x4-perceptual 559 ms fp32 / 278 ms bf16, against ONNX Runtime 1,239 ms and torch bf16 712 ms).
+Why a third CPU runtime: it is the fastest for some engines and not for others. `retouch bench` on a
+2-core AMD EPYC (Zen 4, AVX512-BF16), 256 px, whole engine call, output MP/s OpenVINO / best other:
+fp32 retouch-sr-x2-real 1.30 / 1.18 (torch), retouch-sr-x4-perceptual 0.89 / 0.85 (ONNX Runtime),
+retouch-denoise 0.24 / 0.21 (torch), but retouch-matte 1.94 / 3.30 (torch); bf16 retouch-sr-x2-real
+2.19 / 1.89 (torch), retouch-sr-x4-real 5.09 / 5.67 (torch). So `auto` times it beside the others
+(`engines.backend_probe`) rather than preferring it.
 It fuses convolution + activation + pixel-shuffle chains and picks AVX-512 (and AMX on Xeons) kernels with
 bf16 as an inference-precision hint, so the graph stays the fp32 export (one file for every backend).
 
