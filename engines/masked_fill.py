@@ -174,21 +174,21 @@ def hole_windows(hard: np.ndarray, context: float = HOLE_CONTEXT) -> list[Box]:
     from scipy import ndimage
 
     labels, count = ndimage.label(hard > 0.5, structure=np.ones((3, 3)))
-    windows = [window_around((s[0].start, s[0].stop, s[1].start, s[1].stop), hard.shape, context)
+    pending = [window_around((s[0].start, s[0].stop, s[1].start, s[1].stop), hard.shape, context)
                for s in ndimage.find_objects(labels)[:count]]
-    merged = True
-    while merged:
-        merged = False
-        for i in range(len(windows)):
-            for j in range(i + 1, len(windows)):
-                if _overlap(windows[i], windows[j]):
-                    a, b = windows[i], windows.pop(j)
-                    windows[i] = (min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3]))
-                    merged = True
-                    break
-            if merged:
-                break
-    return windows
+    done: list[Box] = []
+    while pending:
+        window = pending.pop()
+        touching = [d for d in done if _overlap(window, d)]
+        if not touching:
+            done.append(window)
+            continue
+        # The union may now touch other finished windows: it goes back to be checked again.
+        done = [d for d in done if d not in touching]
+        every = [window, *touching]
+        pending.append((min(b[0] for b in every), max(b[1] for b in every),
+                        min(b[2] for b in every), max(b[3] for b in every)))
+    return done
 
 
 def _fill_windows(process: Process, image: np.ndarray, hard: np.ndarray, windows: list[Box], crop_side: int,

@@ -38,6 +38,7 @@ from PIL import Image
 from torch import nn
 
 from engines.families.compact_inpainter.network import CompactInpainter
+from engines.training import perceptual
 from engines.training.core import TrainingRun, autocast, catalogue_folder, deadline_of, lr_at, set_lr
 from engines.training.data import (
     cache_path,
@@ -54,7 +55,6 @@ from engines.training.inpaint_strips import build_strip_cache, sample_strip_batc
 from engines.training.masks import box_mask, outpaint_mask, random_mask
 from engines.training.model_io import save_weights
 from engines.training.patch_discriminator import PatchDiscriminator
-from engines.training.perceptual import masked_sharpness_ratio
 from engines.weights_io import load_network
 
 MODEL_ID = "retouch-inpaint"
@@ -204,29 +204,28 @@ def _psnr(sse: float, count: float) -> float:
 
 
 @torch.no_grad()
+def _composites(model: nn.Module, pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> list[torch.Tensor]:
+    """Each pair's image with its hole filled by `model` (in eval mode; train mode is restored)."""
+    model.eval()
+    out = [img * (1 - m) + model(img, m).clamp(0, 1) * m for img, m in pairs]
+    model.train()
+    return out
+
+
 def validate(model: nn.Module, pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
     """Masked-region PSNR of the composite over `pairs`, squared error pooled over all their hole pixels
     (as `retouch eval inpaint` pools it: a plain band filled exactly does not make the mean infinite)."""
-    model.eval()
     sse, count = 0.0, 0.0
-    for img, m in pairs:
-        comp = img * (1 - m) + model(img, m).clamp(0, 1) * m
+    for comp, (img, m) in zip(_composites(model, pairs), pairs, strict=True):
         e, n = masked_squared_error(comp, img, m)
         sse, count = sse + e, count + n
-    model.train()
     return _psnr(sse, count)
 
 
-@torch.no_grad()
 def validate_texture(model: nn.Module, pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
     """Mean over `pairs` of the hole's texture relative to the truth's (`perceptual.masked_sharpness_ratio`)."""
-    model.eval()
-    ratios = []
-    for img, m in pairs:
-        comp = img * (1 - m) + model(img, m).clamp(0, 1) * m
-        ratios.append(masked_sharpness_ratio(comp[0], img[0], m[0, 0]))
-    model.train()
-    return float(np.mean(ratios))
+    return float(np.mean([perceptual.masked_sharpness_ratio(comp[0], img[0], m[0, 0])
+                          for comp, (img, m) in zip(_composites(model, pairs), pairs, strict=True)]))
 
 
 # -- losses -------------------------------------------------------------------------------------------
@@ -244,16 +243,11 @@ def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Te
     return hole + VALID_WEIGHT * valid
 
 
-_SOBEL = torch.tensor([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]])
-
-
 def gradient_energy(image: torch.Tensor) -> torch.Tensor:
-    """(N, 1, H, W) Sobel gradient magnitude of the luma of (N, 3, H, W) RGB in [0, 1] (zero-padded)."""
+    """(N, 1, H, W) Sobel gradient magnitude of the luma of (N, 3, H, W) RGB in [0, 1] (zero-padded): the
+    operator behind `retouch eval`'s texture column, on [0, 1] values and differentiable."""
     y = (image * image.new_tensor([0.299, 0.587, 0.114])[None, :, None, None]).sum(dim=1, keepdim=True)
-    kx = _SOBEL.to(image)[None, None]
-    gx = F.conv2d(y, kx, padding=1)
-    gy = F.conv2d(y, kx.transpose(2, 3), padding=1)
-    return torch.sqrt(gx * gx + gy * gy + 1e-6)
+    return perceptual.gradient_magnitude(y, perceptual.SOBEL_X, padding=1, eps=1e-6)
 
 
 def texture_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, cell: int = 8) -> torch.Tensor:

@@ -23,7 +23,7 @@ from engines.training.quality import rgb_to_y
 GMSD_T = 170.0  # the paper's constant for 8-bit luma
 
 _PREWITT_X = torch.tensor([[1.0, 0.0, -1.0]] * 3, dtype=torch.float64) / 3.0
-_SOBEL_X = torch.tensor([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]], dtype=torch.float64)
+SOBEL_X = torch.tensor([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]], dtype=torch.float64)
 
 
 def _luma(img: torch.Tensor, crop: int) -> torch.Tensor:
@@ -34,11 +34,14 @@ def _luma(img: torch.Tensor, crop: int) -> torch.Tensor:
     return y[None, None]
 
 
-def _gradient_magnitude(y: torch.Tensor, kernel_x: torch.Tensor) -> torch.Tensor:
-    kx = kernel_x.view(1, 1, 3, 3)
-    gx = F.conv2d(y, kx)
-    gy = F.conv2d(y, kx.transpose(2, 3))
-    return torch.sqrt(gx * gx + gy * gy)
+def gradient_magnitude(y: torch.Tensor, kernel_x: torch.Tensor, padding: int = 0,
+                       eps: float = 0.0) -> torch.Tensor:
+    """|grad| of (N, 1, H, W) `y` with a 3x3 x-kernel and its transpose; `eps` keeps the square root
+    differentiable at flat pixels (training losses)."""
+    kx = kernel_x.to(y).view(1, 1, 3, 3)
+    gx = F.conv2d(y, kx, padding=padding)
+    gy = F.conv2d(y, kx.transpose(2, 3), padding=padding)
+    return torch.sqrt(gx * gx + gy * gy + eps)
 
 
 def gmsd(pred: torch.Tensor, target: torch.Tensor, crop: int = 0) -> float:
@@ -47,7 +50,7 @@ def gmsd(pred: torch.Tensor, target: torch.Tensor, crop: int = 0) -> float:
         raise ValueError(f"shape mismatch {tuple(pred.shape)} vs {tuple(target.shape)}")
     a, b = _luma(pred, crop), _luma(target, crop)
     a, b = F.avg_pool2d(a, 2), F.avg_pool2d(b, 2)
-    ga, gb = _gradient_magnitude(a, _PREWITT_X), _gradient_magnitude(b, _PREWITT_X)
+    ga, gb = gradient_magnitude(a, _PREWITT_X), gradient_magnitude(b, _PREWITT_X)
     similarity = (2 * ga * gb + GMSD_T) / (ga * ga + gb * gb + GMSD_T)
     return float(similarity.std(unbiased=False))
 
@@ -56,8 +59,8 @@ def sharpness_ratio(pred: torch.Tensor, target: torch.Tensor, crop: int = 0) -> 
     """Mean gradient magnitude of `pred` over that of `target` (1 = as sharp as the truth)."""
     if pred.shape != target.shape:
         raise ValueError(f"shape mismatch {tuple(pred.shape)} vs {tuple(target.shape)}")
-    ga = _gradient_magnitude(_luma(pred, crop), _SOBEL_X).mean()
-    gb = _gradient_magnitude(_luma(target, crop), _SOBEL_X).mean()
+    ga = gradient_magnitude(_luma(pred, crop), SOBEL_X).mean()
+    gb = gradient_magnitude(_luma(target, crop), SOBEL_X).mean()
     return float(ga / gb.clamp(min=1e-9))
 
 
@@ -70,6 +73,6 @@ def masked_sharpness_ratio(pred: torch.Tensor, target: torch.Tensor, mask: torch
     if pred.shape != target.shape:
         raise ValueError(f"shape mismatch {tuple(pred.shape)} vs {tuple(target.shape)}")
     inside = torch.as_tensor(mask)[None, None, 1:-1, 1:-1] > 0.5
-    ga = _gradient_magnitude(_luma(pred, 0), _SOBEL_X)[inside].mean()
-    gb = _gradient_magnitude(_luma(target, 0), _SOBEL_X)[inside].mean()
+    ga = gradient_magnitude(_luma(pred, 0), SOBEL_X)[inside].mean()
+    gb = gradient_magnitude(_luma(target, 0), SOBEL_X)[inside].mean()
     return math.nan if float(gb) < min_truth else float(ga / gb)
