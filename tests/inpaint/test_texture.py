@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from engines.families.compact_inpainter import INPAINT, INPAINT_TEXTURE
+from engines.families.compact_inpainter import INPAINT
 from engines.masked_fill import HOLE_MIN_CONTEXT, fill, hole_windows, window_around
 from engines.training import inpaint_holes as ih
 from engines.training import inpaint_train
@@ -81,11 +81,13 @@ def test_bands_and_holes_as_big_as_the_photo_keep_the_whole_canvas_path() -> Non
         assert seen == [(192, 154)]
 
 
-def test_the_texture_engine_is_the_inpainter_with_hole_windows() -> None:
-    assert INPAINT_TEXTURE.architecture == INPAINT.architecture and INPAINT_TEXTURE.crop_side == 384
-    assert INPAINT_TEXTURE.work_side == INPAINT.work_side and INPAINT_TEXTURE.strips
+def test_hole_windows_need_a_whole_canvas_path_to_fall_back_to() -> None:
+    # Bands and the largest holes still take the whole-canvas path, so crop_side without work_side is refused.
+    replace(INPAINT, crop_side=384)
     with pytest.raises(ValueError, match="crop_side"):
         replace(INPAINT, crop_side=384, work_side=None)
+    with pytest.raises(ValueError, match="crop_side"):
+        replace(INPAINT, crop_side=32)  # below the network's minimum side
 
 
 @pytest.mark.parametrize("kind", ih.HOLE_KINDS)
