@@ -51,11 +51,17 @@ _ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_
 
 @cache
 def cpu_signature() -> str:
-    """The CPU model, its relevant ISA flags, the threads torch uses and the runtimes' versions."""
-    import onnxruntime
+    """The CPU model, its relevant ISA flags, the threads torch uses and the runtimes' versions (read from
+    the installed packages' metadata: a cached verdict never imports a runtime it does not use)."""
+    from importlib import metadata
+
     import torch
 
-    from engines.backends.openvino_backend import openvino_available
+    def version(package: str) -> str:
+        try:
+            return metadata.version(package)
+        except metadata.PackageNotFoundError:
+            return "none"
 
     model, flags = platform.processor(), set()
     try:
@@ -67,13 +73,8 @@ def cpu_signature() -> str:
     except OSError:
         pass
     isa = ",".join(f for f in _ISA_FLAGS if f in flags)
-    openvino = "none"
-    if openvino_available():
-        import openvino as ov
-
-        openvino = ov.__version__
     return (f"{model}|{isa}|threads={torch.get_num_threads()}|torch={torch.__version__}|"
-            f"ort={onnxruntime.__version__}|openvino={openvino}")
+            f"ort={version('onnxruntime')}|openvino={version('openvino')}")
 
 
 def _probe_input(model: LoadedModel) -> tuple[np.ndarray, np.ndarray | None]:

@@ -33,11 +33,10 @@ _HINTS = {"fp32": "f32", "bf16": "bf16"}
 
 
 def openvino_available() -> bool:
-    try:
-        import openvino  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether the package is installed, without importing it (it loads its plugins on import)."""
+    from importlib.util import find_spec
+
+    return find_spec("openvino") is not None
 
 
 class OpenVinoBackend(Backend):
